@@ -1,0 +1,23 @@
+//! Tasks (SWE-bench rows), predictions, and the ways of loading them.
+//!
+//! Data flow: a `TaskSet` comes from `load::load_tasks` (JSONL, JSON list, Parquet), from
+//! `remote::fetch` (the public SWE-bench parquet, cached and sha256-pinned), or from `mini`
+//! (the built-in task set embedded in the binary). Predictions come from `prediction::load`.
+
+pub mod error;
+pub mod load;
+pub mod mini;
+pub mod prediction;
+pub mod remote;
+pub mod select;
+pub mod task;
+
+pub use error::DatasetError;
+pub use prediction::Prediction;
+pub use task::{Task, TaskSet};
+
+/// sha256 of a byte string, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}

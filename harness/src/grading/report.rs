@@ -1,0 +1,168 @@
+//! Grading a parsed test log against a task: the official SWE-bench rules and `report.json` shape.
+
+use std::collections::{BTreeMap, HashMap};
+
+use protege_datasets::Task;
+use serde::{Deserialize, Serialize};
+
+/// A test's outcome as a log parser reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TestStatus {
+    Passed,
+    Failed,
+    Skipped,
+    Error,
+    Xfail,
+}
+
+impl TestStatus {
+    /// PASSED and XFAIL count as passing, as in the official grader.
+    pub fn is_pass(self) -> bool {
+        matches!(self, TestStatus::Passed | TestStatus::Xfail)
+    }
+}
+
+/// Test name → status, as parsed from one log.
+pub type StatusMap = HashMap<String, TestStatus>;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuccessFailure {
+    pub success: Vec<String>,
+    pub failure: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestsStatus {
+    #[serde(rename = "FAIL_TO_PASS")]
+    pub fail_to_pass: SuccessFailure,
+    #[serde(rename = "PASS_TO_PASS")]
+    pub pass_to_pass: SuccessFailure,
+    #[serde(rename = "FAIL_TO_FAIL")]
+    pub fail_to_fail: SuccessFailure,
+    #[serde(rename = "PASS_TO_FAIL")]
+    pub pass_to_fail: SuccessFailure,
+}
+
+/// One instance's entry of the official `report.json` (`{instance_id: Report}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    #[serde(rename = "patch_is_None")]
+    pub patch_is_none: bool,
+    pub patch_exists: bool,
+    pub patch_successfully_applied: bool,
+    pub resolved: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tests_status: Option<TestsStatus>,
+}
+
+/// A test passed when the log shows it PASSED or XFAIL; FAILED, ERROR and absent tests fail.
+/// (SKIPPED counts as not passing, as in the official grader.)
+pub fn test_passed(name: &str, status: &StatusMap) -> bool {
+    status.get(name).is_some_and(|s| s.is_pass())
+}
+
+fn split(names: &[String], status: &StatusMap) -> SuccessFailure {
+    let mut out = SuccessFailure::default();
+    for n in names {
+        if test_passed(n, status) {
+            out.success.push(n.clone());
+        } else {
+            out.failure.push(n.clone());
+        }
+    }
+    out
+}
+
+/// The official grading of one parsed log: FAIL_TO_PASS and PASS_TO_PASS split into success and
+/// failure; resolved when both have no failure (an empty list counts as fully passing).
+pub fn tests_status(task: &Task, status: &StatusMap) -> TestsStatus {
+    TestsStatus {
+        fail_to_pass: split(&task.fail_to_pass, status),
+        pass_to_pass: split(&task.pass_to_pass, status),
+        // The Verified rows carry no FAIL_TO_FAIL / PASS_TO_FAIL lists; kept for the shape.
+        fail_to_fail: SuccessFailure::default(),
+        pass_to_fail: SuccessFailure::default(),
+    }
+}
+
+pub fn is_resolved(ts: &TestsStatus) -> bool {
+    ts.fail_to_pass.failure.is_empty() && ts.pass_to_pass.failure.is_empty()
+}
+
+/// Wraps one instance's report as the official file does: `{ "<instance_id>": { … } }`.
+pub fn report_json(instance_id: &str, report: &Report) -> String {
+    let mut m = BTreeMap::new();
+    m.insert(instance_id, report);
+    serde_json::to_string_pretty(&m).expect("report serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(f2p: &[&str], p2p: &[&str]) -> Task {
+        Task {
+            instance_id: "a__b-1".into(),
+            repo: "a/b".into(),
+            base_commit: "c".into(),
+            version: "1".into(),
+            problem_statement: String::new(),
+            hints_text: String::new(),
+            patch: String::new(),
+            test_patch: String::new(),
+            fail_to_pass: f2p.iter().map(|s| s.to_string()).collect(),
+            pass_to_pass: p2p.iter().map(|s| s.to_string()).collect(),
+            environment_setup_commit: String::new(),
+            created_at: String::new(),
+        }
+    }
+
+    fn status(pairs: &[(&str, TestStatus)]) -> StatusMap {
+        pairs.iter().map(|(n, s)| (n.to_string(), *s)).collect()
+    }
+
+    #[test]
+    fn passed_and_xfail_pass_others_fail() {
+        use TestStatus::*;
+        let t = task(&["f1", "f2", "f3"], &["p1", "p2", "p3", "missing"]);
+        let s = status(&[
+            ("f1", Passed),
+            ("f2", Xfail),
+            ("f3", Skipped),
+            ("p1", Failed),
+            ("p2", Error),
+            ("p3", Passed),
+        ]);
+        let ts = tests_status(&t, &s);
+        assert_eq!(ts.fail_to_pass.success, ["f1", "f2"]);
+        assert_eq!(ts.fail_to_pass.failure, ["f3"]);
+        assert_eq!(ts.pass_to_pass.success, ["p3"]);
+        assert_eq!(ts.pass_to_pass.failure, ["p1", "p2", "missing"]);
+        assert!(!is_resolved(&ts));
+    }
+
+    #[test]
+    fn empty_lists_count_as_passed() {
+        let t = task(&["f"], &[]);
+        let ts = tests_status(&t, &status(&[("f", TestStatus::Passed)]));
+        assert!(is_resolved(&ts));
+        let t = task(&[], &[]);
+        assert!(is_resolved(&tests_status(&t, &StatusMap::new())));
+    }
+
+    #[test]
+    fn report_has_official_shape() {
+        let r = Report {
+            patch_is_none: false,
+            patch_exists: true,
+            patch_successfully_applied: true,
+            resolved: true,
+            tests_status: Some(TestsStatus::default()),
+        };
+        let v: serde_json::Value = serde_json::from_str(&report_json("x", &r)).unwrap();
+        assert_eq!(v["x"]["patch_is_None"], false);
+        assert!(v["x"]["tests_status"]["FAIL_TO_PASS"]["success"].is_array());
+        assert!(v["x"]["tests_status"]["PASS_TO_FAIL"]["failure"].is_array());
+    }
+}

@@ -1,0 +1,7 @@
+//! The harness: specs, eval scripts, log parsers, grading, and the runner that ties a policy's
+//! attempts to verdicts and records.
+
+pub mod eval_script;
+pub mod grading;
+pub mod parsers;
+pub mod specs;

@@ -1,0 +1,1 @@
+//! Policies: what produces a patch for a task.

@@ -1,0 +1,1 @@
+//! Sandboxes: where patches are applied and tests run.

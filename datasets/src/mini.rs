@@ -3,7 +3,8 @@
 //! in the binary so that `protege run` works from any directory.
 //!
 //! `base_commit` in `task.json` is the commit git makes of `repo/` with protege's fixed author,
-//! committer and dates (see `GIT_IDENTITY`); image builds check that they reproduce it.
+//! committer and dates (`GIT_IDENTITY`), the message `BASE_COMMIT_MESSAGE` and every file mode
+//! 0644; image builds check that they reproduce it.
 
 use include_dir::{Dir, include_dir};
 use serde_json::Value;
@@ -21,6 +22,9 @@ pub const GIT_IDENTITY: &[(&str, &str)] = &[
     ("GIT_COMMITTER_EMAIL", "protege@localhost"),
     ("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z"),
 ];
+
+/// The message of a mini repository's single commit.
+pub const BASE_COMMIT_MESSAGE: &str = "base";
 
 /// One file of a mini repository at its base commit.
 #[derive(Debug, Clone)]

@@ -4,4 +4,5 @@
 pub mod eval_script;
 pub mod grading;
 pub mod parsers;
+pub mod patch;
 pub mod specs;

@@ -1,1 +1,27 @@
-//! Sandboxes: where patches are applied and tests run.
+//! Sandboxes: where patches are applied and tests run. A `Sandbox` is one isolated working copy
+//! of a repository at `/testbed`; backends are Docker containers (`docker`) and CPython under
+//! wasmtime (`wasi`).
+
+pub mod error;
+pub mod exec;
+#[cfg(feature = "docker")]
+pub mod docker;
+
+pub use error::SandboxError;
+pub use exec::{ExecOptions, ExecOutput};
+
+use async_trait::async_trait;
+
+/// One isolated workspace. Paths are absolute paths inside the sandbox (`/testbed/x.py`).
+#[async_trait]
+pub trait Sandbox: Send + Sync {
+    /// Runs a shell command (Docker) or an allowed command (WASI) with a deadline. A command
+    /// that outlives its deadline is killed and reported with `timed_out`, not as an error.
+    async fn exec(&self, command: &str, opts: &ExecOptions) -> Result<ExecOutput, SandboxError>;
+    async fn write_file(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError>;
+    async fn read_file(&self, path: &str) -> Result<Vec<u8>, SandboxError>;
+    /// A short name for logs (`docker:<container>`, `wasi:<dir>`).
+    fn describe(&self) -> String;
+    /// Releases everything the sandbox holds. Also done on drop, best effort.
+    async fn close(&self) -> Result<(), SandboxError>;
+}

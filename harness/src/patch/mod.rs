@@ -1,0 +1,8 @@
+//! Unified diffs: parsing (`parse`), the safety check every patch passes before it reaches a
+//! sandbox (`check`).
+
+pub mod check;
+pub mod parse;
+
+pub use check::{PatchProblem, check};
+pub use parse::{FilePatch, Hunk, HunkLine, parse};

@@ -1,0 +1,38 @@
+/// Infrastructure failures, kept apart from anything a model or a test did.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum SandboxError {
+    /// The engine (Docker daemon, wasmtime runtime) cannot be reached or used.
+    #[error("{0}")]
+    EngineUnavailable(String),
+    #[error("image `{0}` not found locally and could not be pulled; build it with `protege images build`")]
+    ImageMissing(String),
+    #[error("sandbox died: {0}")]
+    Died(String),
+    #[error("out of memory: {0}")]
+    OutOfMemory(String),
+    /// A trap or crash inside the sandboxed runtime (stack overflow, out-of-bounds access).
+    #[error("sandbox crashed: {0}")]
+    Crash(String),
+    #[error("path `{0}` is outside the sandbox's working copy")]
+    PathEscape(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl SandboxError {
+    /// The infrastructure error kind recorded in results.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SandboxError::EngineUnavailable(_) => "engine_unavailable",
+            SandboxError::ImageMissing(_) => "image_missing",
+            SandboxError::Died(_) => "sandbox_died",
+            SandboxError::OutOfMemory(_) => "oom",
+            SandboxError::Crash(_) => "sandbox_crash",
+            SandboxError::PathEscape(_) => "path_escape",
+            SandboxError::Unsupported(_) => "unsupported",
+            SandboxError::Io(_) => "io",
+        }
+    }
+}

@@ -148,7 +148,12 @@ mod tests {
         let ids: Vec<_> = set.tasks.iter().map(|t| t.instance_id.as_str()).collect();
         assert_eq!(ids, ["a__b-1", "a__b-2"]);
         assert_eq!(set.rejected.len(), 3, "{:?}", set.rejected);
-        assert!(set.rejected[0].ends_with("d.jsonl:2: malformed JSON: key must be a string at line 1 column 2"), "{}", set.rejected[0]);
+        assert!(
+            set.rejected[0]
+                .ends_with("d.jsonl:2: malformed JSON: key must be a string at line 1 column 2"),
+            "{}",
+            set.rejected[0]
+        );
         assert!(set.rejected[1].ends_with("d.jsonl:3: missing field `patch`"));
         assert!(set.rejected[2].contains(":5: duplicate instance_id `a__b-1`"));
     }
@@ -188,6 +193,9 @@ mod tests {
     #[test]
     fn unreadable_file_names_path() {
         let e = load_tasks(Path::new("/nonexistent/x.jsonl")).unwrap_err();
-        assert!(e.to_string().starts_with("/nonexistent/x.jsonl: cannot read"));
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/x.jsonl: cannot read")
+        );
     }
 }

@@ -48,9 +48,9 @@ pub fn load() -> Result<TaskSet, DatasetError> {
     for dir in dirs {
         let id = dir.path().to_string_lossy().to_string();
         let text = |name: &str| -> Result<String, DatasetError> {
-            let f = dir.get_file(dir.path().join(name)).ok_or_else(|| {
-                DatasetError::Other(format!("mini/{id}: missing {name}"))
-            })?;
+            let f = dir
+                .get_file(dir.path().join(name))
+                .ok_or_else(|| DatasetError::Other(format!("mini/{id}: missing {name}")))?;
             String::from_utf8(f.contents().to_vec())
                 .map_err(|_| DatasetError::Other(format!("mini/{id}/{name}: not UTF-8")))
         };

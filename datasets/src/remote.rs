@@ -89,7 +89,9 @@ pub enum Source {
 /// Loads a known split: from the cache if present and valid, else by download, else from a
 /// verified JSONL copy found beside the project (`shared/datasets/`, `../shared/datasets/`).
 pub fn fetch(k: Known) -> Result<(TaskSet, Source), DatasetError> {
-    let cached = cache_dir().join("datasets").join(format!("{}.parquet", k.name));
+    let cached = cache_dir()
+        .join("datasets")
+        .join(format!("{}.parquet", k.name));
     if cached.exists() {
         if let Ok(set) = load_verified(&cached, k) {
             return Ok((set, Source::Cache(cached)));

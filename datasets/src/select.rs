@@ -19,8 +19,9 @@ pub fn filter(set: &mut TaskSet, patterns: &[String]) -> Result<(), DatasetError
     }
     let mut builder = GlobSetBuilder::new();
     for p in &patterns {
-        let glob = Glob::new(p)
-            .map_err(|e| DatasetError::Other(format!("--instances `{p}`: not a valid glob: {e}")))?;
+        let glob = Glob::new(p).map_err(|e| {
+            DatasetError::Other(format!("--instances `{p}`: not a valid glob: {e}"))
+        })?;
         builder.add(glob);
     }
     let globs = builder

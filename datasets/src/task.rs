@@ -66,7 +66,10 @@ fn required_str(obj: &Map<String, Value>, field: &str) -> Result<String, String>
     match obj.get(field) {
         None => Err(format!("missing field `{field}`")),
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(v) => Err(format!("field `{field}`: expected a string, found {}", kind(v))),
+        Some(v) => Err(format!(
+            "field `{field}`: expected a string, found {}",
+            kind(v)
+        )),
     }
 }
 
@@ -74,7 +77,10 @@ fn optional_str(obj: &Map<String, Value>, field: &str) -> Result<String, String>
     match obj.get(field) {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(v) => Err(format!("field `{field}`: expected a string, found {}", kind(v))),
+        Some(v) => Err(format!(
+            "field `{field}`: expected a string, found {}",
+            kind(v)
+        )),
     }
 }
 
@@ -175,7 +181,10 @@ mod tests {
     fn missing_field_is_named() {
         let mut r = row();
         r.as_object_mut().unwrap().remove("test_patch");
-        assert_eq!(Task::from_json(&r).unwrap_err(), "missing field `test_patch`");
+        assert_eq!(
+            Task::from_json(&r).unwrap_err(),
+            "missing field `test_patch`"
+        );
     }
 
     #[test]
@@ -183,7 +192,10 @@ mod tests {
         let mut r = row();
         r["FAIL_TO_PASS"] = json!("[not json");
         let e = Task::from_json(&r).unwrap_err();
-        assert!(e.starts_with("field `FAIL_TO_PASS`: not a JSON-encoded list"), "{e}");
+        assert!(
+            e.starts_with("field `FAIL_TO_PASS`: not a JSON-encoded list"),
+            "{e}"
+        );
         r["FAIL_TO_PASS"] = json!([1]);
         assert_eq!(
             Task::from_json(&r).unwrap_err(),

@@ -8,43 +8,74 @@ use crate::specs::{DETERMINISM_ENV, Spec, test_directives, test_files};
 pub const START_MARKER: &str = ">>>>> Start Test Output";
 pub const END_MARKER: &str = ">>>>> End Test Output";
 /// Heredoc delimiter for the test patch; chosen to never occur in a patch.
-const HEREDOC: &str = "EOF_114329324912";
+pub const HEREDOC: &str = "EOF_114329324912";
 
+/// The eval script for a task: the official harness's script for the task's repository and
+/// version, plus protege's [`DETERMINISM_ENV`] exports and the output markers. In order:
+///
+/// 1. activate the environment, `cd /testbed`, the spec's locale commands and exports, then
+///    protege's determinism exports;
+/// 2. record the state (`git status`, `git show`, `git -c core.fileMode=false diff <base>`);
+/// 3. activate again and run the spec's install step;
+/// 4. reset the test files the test patch modifies to the base commit, apply the test patch
+///    (heredoc, verbatim);
+/// 5. between [`START_MARKER`] and [`END_MARKER`], the test command followed by the test
+///    directives;
+/// 6. reset the test files again.
+///
+/// harness/tests/parity.rs checks every Verified script against the official one;
+/// docs/parity.md lists the differences.
 pub fn eval_script(task: &Task, spec: &Spec) -> String {
     let base = &task.base_commit;
     let files = test_files(&task.test_patch).join(" ");
     let mut s = String::from("#!/bin/bash\nset -uxo pipefail\n");
-    for line in &spec.pre_test {
-        s.push_str(line);
+    let mut line = |l: &str| {
+        s.push_str(l);
         s.push('\n');
+    };
+    for l in &spec.activate {
+        line(l);
     }
-    for (k, v) in DETERMINISM_ENV
+    line("cd /testbed");
+    for l in &spec.pre_test {
+        line(l);
+    }
+    for (k, v) in spec
+        .env
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .chain(spec.env.iter().cloned())
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(DETERMINISM_ENV.iter().copied())
     {
-        s.push_str(&format!("export {k}={v}\n"));
+        line(&format!("export {k}={v}"));
     }
-    s.push_str("cd /testbed\n");
-    s.push_str("git config --global --add safe.directory /testbed\n");
-    s.push_str(&format!("git status\ngit show\ngit -c core.fileMode=false diff {base}\n"));
+    line("git config --global --add safe.directory /testbed");
+    line("cd /testbed");
+    line("git status");
+    line("git show");
+    line(&format!("git -c core.fileMode=false diff {base}"));
+    for l in &spec.activate {
+        line(l);
+    }
     if !spec.install.is_empty() {
-        s.push_str(&spec.install);
-        s.push('\n');
+        line(&spec.install);
     }
     if !files.is_empty() {
-        s.push_str(&format!("git checkout {base} {files}\n"));
+        line(&format!("git checkout {base} {files}"));
     }
-    s.push_str(&format!(
-        "git apply -v - <<'{HEREDOC}'\n{}\n{HEREDOC}\n",
+    line(&format!(
+        "git apply -v - <<'{HEREDOC}'\n{}\n{HEREDOC}",
         task.test_patch
     ));
-    s.push_str(&format!(": '{START_MARKER}'\n"));
-    let directives = test_directives(task).join(" ");
-    s.push_str(&format!("{} {directives}\n", spec.test_cmd));
-    s.push_str(&format!(": '{END_MARKER}'\n"));
+    line(&format!(": '{START_MARKER}'"));
+    let directives = test_directives(task);
+    if directives.is_empty() {
+        line(&spec.test_cmd);
+    } else {
+        line(&format!("{} {}", spec.test_cmd, directives.join(" ")));
+    }
+    line(&format!(": '{END_MARKER}'"));
     if !files.is_empty() {
-        s.push_str(&format!("git checkout {base} {files}\n"));
+        line(&format!("git checkout {base} {files}"));
     }
     s
 }

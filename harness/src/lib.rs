@@ -3,6 +3,9 @@
 
 pub mod eval_script;
 pub mod grading;
+pub mod images;
 pub mod parsers;
 pub mod patch;
+pub mod regrade;
+pub mod runner;
 pub mod specs;

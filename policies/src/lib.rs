@@ -1,1 +1,48 @@
-//! Policies: what produces a patch for a task.
+//! Policies: what produces a patch for a task. `gold`, `empty` and `replay` need no workspace;
+//! model-driven policies get a sandbox holding the repository.
+
+pub mod builtin;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use protege_datasets::Task;
+use protege_sandboxes::Sandbox;
+
+/// What a policy produced for one task.
+#[derive(Debug, Clone, Default)]
+pub struct Attempt {
+    /// The patch; `None` when the policy produced none (the official `patch_is_None`).
+    pub patch: Option<String>,
+    /// Why the attempt ended without a patch, or anything else the record should say.
+    pub note: Option<String>,
+    pub duration: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+#[async_trait]
+pub trait Policy: Send + Sync {
+    /// The name written into records and the manifest.
+    fn name(&self) -> String;
+    /// Whether `solve` needs a sandbox with the repository (model-driven policies do).
+    fn needs_workspace(&self) -> bool {
+        false
+    }
+    /// The instances this policy has something to say about (`None`: every task). Replay uses
+    /// this to evaluate only the predicted instances, as the official harness does.
+    fn instances(&self) -> Option<Vec<String>> {
+        None
+    }
+    async fn solve(
+        &self,
+        task: &Task,
+        workspace: Option<&dyn Sandbox>,
+    ) -> Result<Attempt, PolicyError>;
+}

@@ -4,7 +4,9 @@ pub enum SandboxError {
     /// The engine (Docker daemon, wasmtime runtime) cannot be reached or used.
     #[error("{0}")]
     EngineUnavailable(String),
-    #[error("image `{0}` not found locally and could not be pulled; build it with `protege images build`")]
+    #[error(
+        "image `{0}` not found locally and could not be pulled; build it with `protege images build`"
+    )]
     ImageMissing(String),
     #[error("sandbox died: {0}")]
     Died(String),

@@ -78,6 +78,9 @@ mod tests {
         push_capped(&mut out, b"world", 8, &mut t);
         push_capped(&mut out, b"more", 8, &mut t);
         assert!(t);
-        assert_eq!(String::from_utf8(out).unwrap(), format!("hellowor{TRUNCATION_MARKER}"));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("hellowor{TRUNCATION_MARKER}")
+        );
     }
 }

@@ -2,10 +2,12 @@
 //! of a repository at `/testbed`; backends are Docker containers (`docker`) and CPython under
 //! wasmtime (`wasi`).
 
-pub mod error;
-pub mod exec;
 #[cfg(feature = "docker")]
 pub mod docker;
+pub mod error;
+pub mod exec;
+#[cfg(feature = "wasi")]
+pub mod wasi;
 
 pub use error::SandboxError;
 pub use exec::{ExecOptions, ExecOutput};

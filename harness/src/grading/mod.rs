@@ -1,3 +1,31 @@
-//! Grading: patch checks and application, and the official rules that turn a log into a report.
+//! Grading: a patch is checked, applied in a fresh sandbox, the tests run, the log parsed and
+//! graded by the official rules. Each backend (`docker`, `wasi`) produces an `EvalOutcome`; the
+//! verdict is computed from it the same way for both (`verdict::from_outcome`).
 
+#[cfg(feature = "docker")]
+pub mod docker;
 pub mod report;
+pub mod verdict;
+
+use std::time::Duration;
+
+/// What running the evaluation of one patch produced, before grading.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOutcome {
+    /// Whether the model patch applied (`None` when evaluation stopped before trying).
+    pub applied: Option<bool>,
+    /// The log of the apply attempts (which method worked, or each one's error).
+    pub apply_log: String,
+    /// The eval script as run (Docker) or the command line (WASI).
+    pub eval_script: String,
+    /// The full test output (`test_output.txt`).
+    pub test_output: String,
+    /// Time spent in the test command itself.
+    pub test_duration: Duration,
+    /// The test command hit its deadline.
+    pub timed_out: bool,
+    /// An infrastructure failure (kind, message): image missing, sandbox died, OOM, trap.
+    pub infra_error: Option<(String, String)>,
+    /// Identifies the environment the tests ran in (image id, module sha256), for cache keys.
+    pub environment_id: String,
+}

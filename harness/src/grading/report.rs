@@ -26,35 +26,7 @@ impl TestStatus {
 /// Test name → status, as parsed from one log.
 pub type StatusMap = HashMap<String, TestStatus>;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SuccessFailure {
-    pub success: Vec<String>,
-    pub failure: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TestsStatus {
-    #[serde(rename = "FAIL_TO_PASS")]
-    pub fail_to_pass: SuccessFailure,
-    #[serde(rename = "PASS_TO_PASS")]
-    pub pass_to_pass: SuccessFailure,
-    #[serde(rename = "FAIL_TO_FAIL")]
-    pub fail_to_fail: SuccessFailure,
-    #[serde(rename = "PASS_TO_FAIL")]
-    pub pass_to_fail: SuccessFailure,
-}
-
-/// One instance's entry of the official `report.json` (`{instance_id: Report}`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Report {
-    #[serde(rename = "patch_is_None")]
-    pub patch_is_none: bool,
-    pub patch_exists: bool,
-    pub patch_successfully_applied: bool,
-    pub resolved: bool,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub tests_status: Option<TestsStatus>,
-}
+pub use protege_results::verdict::{Report, SuccessFailure, TestsStatus};
 
 /// A test passed when the log shows it PASSED or XFAIL; FAILED, ERROR and absent tests fail.
 /// (SKIPPED counts as not passing, as in the official grader.)

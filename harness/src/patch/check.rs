@@ -34,7 +34,9 @@ pub fn path_is_inside(path: &str) -> bool {
         && !path.starts_with('/')
         && !path.starts_with('\\')
         && !path.contains('\0')
-        && !path.split(['/', '\\']).any(|c| c == ".." || c.eq_ignore_ascii_case(".git"))
+        && !path
+            .split(['/', '\\'])
+            .any(|c| c == ".." || c.eq_ignore_ascii_case(".git"))
 }
 
 /// Parses and checks a patch; on success returns its file sections.
@@ -78,19 +80,37 @@ mod tests {
     #[test]
     fn refuses_bad_patches_with_reasons() {
         assert_eq!(check("  \n"), Err(PatchProblem::Empty));
-        assert!(matches!(check("garbage\x00\x01"), Err(PatchProblem::NotADiff(_))));
-        assert!(matches!(check("just some words"), Err(PatchProblem::NotADiff(_))));
-        assert_eq!(check(&diff("../etc/passwd")), Err(PatchProblem::PathEscape("../etc/passwd".into())));
+        assert!(matches!(
+            check("garbage\x00\x01"),
+            Err(PatchProblem::NotADiff(_))
+        ));
+        assert!(matches!(
+            check("just some words"),
+            Err(PatchProblem::NotADiff(_))
+        ));
+        assert_eq!(
+            check(&diff("../etc/passwd")),
+            Err(PatchProblem::PathEscape("../etc/passwd".into()))
+        );
         assert_eq!(
             check("--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n"),
             Err(PatchProblem::PathEscape("/etc/passwd".into()))
         );
-        assert_eq!(check(&diff("x/../../y")), Err(PatchProblem::PathEscape("x/../../y".into())));
-        assert_eq!(check(&diff(".git/hooks/post-checkout")), Err(PatchProblem::PathEscape(".git/hooks/post-checkout".into())));
+        assert_eq!(
+            check(&diff("x/../../y")),
+            Err(PatchProblem::PathEscape("x/../../y".into()))
+        );
+        assert_eq!(
+            check(&diff(".git/hooks/post-checkout")),
+            Err(PatchProblem::PathEscape(".git/hooks/post-checkout".into()))
+        );
         let bin = "diff --git a/a.png b/a.png\nBinary files a/a.png and b/a.png differ\n";
         assert_eq!(check(bin), Err(PatchProblem::Binary("a.png".into())));
         let rename_out = "diff --git a/x b/../x\nrename from x\nrename to ../x\n";
-        assert!(matches!(check(rename_out), Err(PatchProblem::PathEscape(_))));
+        assert!(matches!(
+            check(rename_out),
+            Err(PatchProblem::PathEscape(_))
+        ));
     }
 
     #[test]

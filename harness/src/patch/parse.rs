@@ -43,7 +43,10 @@ impl FilePatch {
     }
     /// Every path the section names.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.old_path.iter().chain(self.new_path.iter()).map(String::as_str)
+        self.old_path
+            .iter()
+            .chain(self.new_path.iter())
+            .map(String::as_str)
     }
 }
 
@@ -114,7 +117,10 @@ pub fn parse(patch: &str) -> Result<Vec<FilePatch>, ParseError> {
                 let l = lines[i];
                 if l.starts_with("new file mode") {
                     fp.old_path = None;
-                    fp.new_mode = l.rsplit(' ').next().and_then(|m| u32::from_str_radix(m, 8).ok());
+                    fp.new_mode = l
+                        .rsplit(' ')
+                        .next()
+                        .and_then(|m| u32::from_str_radix(m, 8).ok());
                 } else if l.starts_with("deleted file mode") {
                     fp.new_path = None;
                 } else if let Some(p) = l.strip_prefix("rename from ") {
@@ -206,7 +212,10 @@ pub fn parse(patch: &str) -> Result<Vec<FilePatch>, ParseError> {
                 i += 1;
             }
             if old_seen != ol || new_seen != nl {
-                return Err(err(i, format!("hunk ends early: expected {ol} old and {nl} new lines")));
+                return Err(err(
+                    i,
+                    format!("hunk ends early: expected {ol} old and {nl} new lines"),
+                ));
             }
             // `\ No newline at end of file` markers following the hunk's last lines.
             while i < lines.len() && lines[i].starts_with('\\') {
@@ -219,7 +228,10 @@ pub fn parse(patch: &str) -> Result<Vec<FilePatch>, ParseError> {
         i += 1;
     }
     if files.is_empty() {
-        return Err(err(1, "no file sections (`diff --git` or `---`/`+++` lines)".into()));
+        return Err(err(
+            1,
+            "no file sections (`diff --git` or `---`/`+++` lines)".into(),
+        ));
     }
     Ok(files)
 }
@@ -265,7 +277,12 @@ mod tests {
         assert!(parse("hello\n").is_err());
         let e = parse("--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n a\n").unwrap_err();
         assert!(e.message.contains("hunk ends early"), "{e}");
-        assert!(parse("--- a/x\n+++ b/x\n@@ bogus @@\n").unwrap_err().message.contains("malformed hunk header"));
+        assert!(
+            parse("--- a/x\n+++ b/x\n@@ bogus @@\n")
+                .unwrap_err()
+                .message
+                .contains("malformed hunk header")
+        );
     }
 
     #[test]

@@ -1,0 +1,133 @@
+//! Evaluating a patch in a fresh Docker container, as the official harness does: write the
+//! patch, apply it (`git apply`, then `git apply --reject`, then `patch --fuzz=5`), run the eval
+//! script, keep its whole output.
+
+use std::time::Duration;
+
+use protege_datasets::Task;
+use protege_sandboxes::docker::{ContainerLimits, DockerEngine, DockerSandbox};
+use protege_sandboxes::{ExecOptions, Sandbox, SandboxError};
+
+use super::EvalOutcome;
+use crate::eval_script::eval_script;
+use crate::specs::Spec;
+
+/// Where the patch and the eval script are written inside the container.
+const PATCH_PATH: &str = "/tmp/patch.diff";
+const EVAL_PATH: &str = "/eval.sh";
+
+/// The apply methods, tried in order until one succeeds (the official cascade).
+pub const APPLY_COMMANDS: &[&str] = &[
+    "git apply --verbose",
+    "git apply --verbose --reject",
+    "patch --batch --fuzz=5 -p1 -i",
+];
+
+/// Everything an evaluation needs besides the task and patch.
+#[derive(Debug, Clone)]
+pub struct DockerEval {
+    pub image: String,
+    pub image_id: String,
+    pub run_id: String,
+    pub limits: ContainerLimits,
+    pub test_timeout: Duration,
+}
+
+fn infra(e: &SandboxError) -> Option<(String, String)> {
+    Some((e.kind().to_string(), e.to_string()))
+}
+
+/// Evaluates one patch; never fails, since every failure is part of the outcome.
+pub async fn evaluate(
+    engine: &DockerEngine,
+    cfg: &DockerEval,
+    task: &Task,
+    spec: &Spec,
+    patch: &str,
+) -> EvalOutcome {
+    let mut out = EvalOutcome {
+        environment_id: cfg.image_id.clone(),
+        eval_script: eval_script(task, spec),
+        ..Default::default()
+    };
+    let sandbox = match DockerSandbox::start(engine, &cfg.image, &cfg.run_id, &cfg.limits).await {
+        Ok(s) => s,
+        Err(e) => {
+            out.infra_error = infra(&e);
+            return out;
+        }
+    };
+    run_in(&sandbox, cfg, patch, &mut out).await;
+    if let Err(e) = sandbox.close().await {
+        out.apply_log.push_str(&format!("warning: {e}\n"));
+    }
+    out
+}
+
+async fn run_in(sandbox: &DockerSandbox, cfg: &DockerEval, patch: &str, out: &mut EvalOutcome) {
+    let mut patch_text = patch.to_string();
+    // git apply and patch both want the last line terminated.
+    if !patch_text.ends_with('\n') {
+        patch_text.push('\n');
+    }
+    if let Err(e) = sandbox.write_file(PATCH_PATH, patch_text.as_bytes()).await {
+        out.infra_error = infra(&e);
+        return;
+    }
+    let apply_opts = ExecOptions::with_timeout(Duration::from_secs(300));
+    let mut applied = false;
+    for cmd in APPLY_COMMANDS {
+        let res = match sandbox
+            .exec(&format!("{cmd} {PATCH_PATH}"), &apply_opts)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                out.infra_error = infra(&e);
+                return;
+            }
+        };
+        if res.success() {
+            out.apply_log
+                .push_str(&format!(">>>>> Applied Patch ({cmd}):\n{}\n", res.output));
+            applied = true;
+            break;
+        }
+        out.apply_log.push_str(&format!(
+            "Failed to apply patch to container: {cmd} (exit {:?}):\n{}\n",
+            res.exit_code, res.output
+        ));
+    }
+    out.applied = Some(applied);
+    if !applied {
+        out.apply_log.push_str(">>>>> Patch Apply Failed\n");
+        return;
+    }
+    if let Err(e) = sandbox
+        .write_file(EVAL_PATH, out.eval_script.as_bytes())
+        .await
+    {
+        out.infra_error = infra(&e);
+        return;
+    }
+    match sandbox
+        .exec(
+            &format!("/bin/bash {EVAL_PATH}"),
+            &ExecOptions::with_timeout(cfg.test_timeout),
+        )
+        .await
+    {
+        Ok(r) => {
+            out.test_output = r.output;
+            out.test_duration = r.duration;
+            out.timed_out = r.timed_out;
+            if r.timed_out {
+                out.test_output.push_str(&format!(
+                    "\n[protege: tests stopped at the {} s deadline]\n",
+                    cfg.test_timeout.as_secs()
+                ));
+            }
+        }
+        Err(e) => out.infra_error = infra(&e),
+    }
+}

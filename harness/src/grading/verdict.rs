@@ -1,0 +1,130 @@
+//! From an evaluation's outcome to a verdict, the same way for every sandbox.
+
+use protege_datasets::Task;
+use protege_results::{InfraError, Outcome, Report, Verdict};
+
+use super::EvalOutcome;
+use super::report::{StatusMap, is_resolved, tests_status};
+use crate::eval_script::test_section;
+use crate::patch::check;
+use crate::specs::Spec;
+
+fn verdict(outcome: Outcome, report: Report) -> Verdict {
+    Verdict {
+        outcome,
+        report,
+        infra_error: None,
+        patch_problem: None,
+        flaky: Vec::new(),
+    }
+}
+
+/// The verdict for patches that never reach a sandbox: none, empty, or refused by the check.
+/// `None` means the patch may be evaluated.
+pub fn precheck(patch: Option<&str>) -> Option<Verdict> {
+    let Some(patch) = patch else {
+        return Some(verdict(
+            Outcome::EmptyPatch,
+            Report {
+                patch_is_none: true,
+                ..Default::default()
+            },
+        ));
+    };
+    if patch.trim().is_empty() {
+        return Some(verdict(Outcome::EmptyPatch, Report::default()));
+    }
+    match check(patch) {
+        Ok(_) => None,
+        Err(problem) => {
+            let mut v = verdict(
+                Outcome::PatchNotApplied,
+                Report {
+                    patch_exists: true,
+                    ..Default::default()
+                },
+            );
+            v.patch_problem = Some(format!("{}: {problem}", problem.kind()));
+            Some(v)
+        }
+    }
+}
+
+/// Parses the test section of an evaluation's output with the spec's parser.
+pub fn parse_statuses(spec: &Spec, out: &EvalOutcome) -> StatusMap {
+    spec.parser.parse(test_section(&out.test_output))
+}
+
+/// Grades an evaluation that ran.
+pub fn from_outcome(task: &Task, spec: &Spec, out: &EvalOutcome) -> Verdict {
+    let mut report = Report {
+        patch_exists: true,
+        patch_successfully_applied: out.applied == Some(true),
+        ..Default::default()
+    };
+    if let Some((kind, message)) = &out.infra_error {
+        let mut v = verdict(Outcome::InfraError, report);
+        v.infra_error = Some(InfraError {
+            kind: kind.clone(),
+            message: message.clone(),
+        });
+        return v;
+    }
+    if out.applied != Some(true) {
+        let mut v = verdict(Outcome::PatchNotApplied, report);
+        v.patch_problem =
+            Some("patch did not apply (git apply, git apply --reject, patch --fuzz=5)".into());
+        return v;
+    }
+    if out.timed_out {
+        return verdict(Outcome::Timeout, report);
+    }
+    let ts = tests_status(task, &parse_statuses(spec, out));
+    report.resolved = is_resolved(&ts);
+    report.tests_status = Some(ts);
+    let outcome = if report.resolved {
+        Outcome::Resolved
+    } else {
+        Outcome::Unresolved
+    };
+    verdict(outcome, report)
+}
+
+/// Tests required by the task that failed in `first` but passed in some rerun: flaky, reported
+/// apart and never counted as passes.
+pub fn flaky_tests(task: &Task, first: &StatusMap, reruns: &[StatusMap]) -> Vec<String> {
+    let mut out: Vec<String> = task
+        .fail_to_pass
+        .iter()
+        .chain(&task.pass_to_pass)
+        .filter(|t| {
+            let before = first.get(*t).is_some_and(|s| s.is_pass());
+            reruns
+                .iter()
+                .any(|r| r.get(*t).is_some_and(|s| s.is_pass()) != before)
+        })
+        .cloned()
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prechecks() {
+        let none = precheck(None).unwrap();
+        assert_eq!(none.outcome, Outcome::EmptyPatch);
+        assert!(none.report.patch_is_none);
+        let empty = precheck(Some("\n")).unwrap();
+        assert_eq!(empty.outcome, Outcome::EmptyPatch);
+        assert!(!empty.report.patch_exists);
+        let escape = precheck(Some("--- a/../x\n+++ b/../x\n@@ -1 +1 @@\n-a\n+b\n")).unwrap();
+        assert_eq!(escape.outcome, Outcome::PatchNotApplied);
+        assert!(escape.patch_problem.unwrap().starts_with("path_escape"));
+        assert!(precheck(Some("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n")).is_none());
+    }
+}

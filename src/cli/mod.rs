@@ -1,0 +1,73 @@
+//! The command line: one module per command.
+
+mod common;
+mod datasets;
+mod images;
+mod regrade;
+mod report;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "protege",
+    version,
+    about = "Evaluate software-engineering agents on SWE-bench tasks, reproducibly"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate a policy on a task set and write results/<run_id>/ (the default command).
+    Run(run::RunArgs),
+    /// SWE-bench-compatible evaluation of a predictions file.
+    Eval(run::EvalArgs),
+    /// Tables of a finished (or interrupted) run.
+    Report(report::ReportArgs),
+    /// Re-grade an official-layout log folder without any sandbox.
+    Regrade(regrade::RegradeArgs),
+    /// Build, pull and list evaluation images.
+    #[command(subcommand)]
+    Images(images::ImagesCommand),
+    /// Fetch, verify and list task sets.
+    #[command(subcommand)]
+    Datasets(datasets::DatasetsCommand),
+}
+
+/// Options shared by commands that read a task set.
+#[derive(Args, Clone)]
+pub struct DatasetArgs {
+    /// mini (built in), verified, lite, or a path to a JSONL, JSON or Parquet file.
+    #[arg(long, default_value = "mini")]
+    pub dataset: String,
+    /// Instance ids or globs, comma-separated or repeated (`django__*`).
+    #[arg(long)]
+    pub instances: Vec<String>,
+}
+
+/// Where results go.
+#[derive(Args, Clone)]
+pub struct OutArgs {
+    /// The parent folder of run folders.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+}
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        None => run::run(run::RunArgs::default_job()).await,
+        Some(Command::Run(a)) => run::run(a).await,
+        Some(Command::Eval(a)) => run::eval(a).await,
+        Some(Command::Report(a)) => report::report(a),
+        Some(Command::Regrade(a)) => regrade::regrade(a),
+        Some(Command::Images(c)) => images::images(c).await,
+        Some(Command::Datasets(c)) => datasets::datasets(c),
+    }
+}

@@ -1,0 +1,59 @@
+//! `protege report RUN`: tables from a run folder's records and manifest.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use protege_results::manifest::Manifest;
+use protege_results::tables::{self, Table};
+use protege_results::{Record, store};
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// A run folder, `results/<run_id>`.
+    pub run: PathBuf,
+}
+
+/// Writes `tables/*` under the run folder and returns them.
+pub fn write_tables(
+    run_dir: &Path,
+    repos: &[&str],
+    latest: &[&Record],
+) -> anyhow::Result<Vec<Table>> {
+    let t = tables::build(repos, latest);
+    tables::write(&run_dir.join("tables"), &t)
+        .with_context(|| format!("writing {}/tables", run_dir.display()))?;
+    Ok(t)
+}
+
+/// The summary and per-repository tables, as markdown on stdout.
+pub fn print_tables(t: &[Table]) {
+    for table in t.iter().filter(|t| t.name != "instances") {
+        println!("{}", table.markdown());
+    }
+}
+
+pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let manifest_path = args.run.join("manifest.json");
+    if !manifest_path.exists() {
+        bail!(
+            "{}: not a run folder (no manifest.json)",
+            args.run.display()
+        );
+    }
+    let manifest = Manifest::load(&manifest_path).map_err(anyhow::Error::msg)?;
+    let loaded = store::load(&args.run.join("records.jsonl"));
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    let repos: Vec<&str> = manifest.instances.values().map(String::as_str).collect();
+    let latest: Vec<&Record> = manifest
+        .instances
+        .keys()
+        .filter_map(|id| loaded.latest.get(id))
+        .collect();
+    let t = write_tables(&args.run, &repos, &latest)?;
+    print_tables(&t);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,272 @@
+//! `protege run` and `protege eval`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use protege_datasets::{TaskSet, mini};
+use protege_harness::runner::{self, RunConfig, SandboxKind};
+use protege_policies::Policy;
+use protege_policies::builtin::{self, Replay};
+use protege_results::manifest::Manifest;
+use protege_sandboxes::docker::ContainerLimits;
+
+use super::common::load_dataset;
+use super::report::{print_tables, write_tables};
+use super::{DatasetArgs, OutArgs};
+
+#[derive(Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    /// gold, empty, or replay:PATH (a SWE-bench predictions file).
+    #[arg(long, default_value = "gold")]
+    pub policy: String,
+    #[command(flatten)]
+    pub common: CommonRunArgs,
+}
+
+#[derive(Args, Clone)]
+pub struct EvalArgs {
+    /// SWE-bench predictions: JSONL or a JSON list of {instance_id, model_name_or_path, model_patch}.
+    #[arg(long)]
+    pub predictions: PathBuf,
+    /// The task set the predictions are for (default: mini when every prediction is a built-in
+    /// task, else verified).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    #[arg(long)]
+    pub instances: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonRunArgs,
+}
+
+#[derive(Args, Clone)]
+pub struct CommonRunArgs {
+    /// docker, wasi, or auto (WASI where the task's spec allows it, Docker otherwise).
+    #[arg(long, default_value = "docker")]
+    pub sandbox: String,
+    /// Instances evaluated at once.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// The run's name; rerunning with the same id resumes it. Default: <dataset>__<policy>.
+    #[arg(long)]
+    pub run_id: Option<String>,
+    #[command(flatten)]
+    pub out: OutArgs,
+    /// Deadline of one test run, seconds.
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
+    /// Re-run an unresolved instance's evaluation up to N times to find flaky tests.
+    #[arg(long, default_value_t = 0)]
+    pub reruns: usize,
+    /// Memory limit of a test container, MiB.
+    #[arg(long, default_value_t = 4096)]
+    pub memory_mib: i64,
+    /// Process limit of a test container.
+    #[arg(long, default_value_t = 1024)]
+    pub pids: i64,
+    /// No progress display, no per-instance lines.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    /// `protege` with no arguments: the gold patches of the built-in mini set, graded in Docker.
+    pub fn default_job() -> RunArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            args: RunArgs,
+        }
+        Wrap::parse_from(["protege"]).args
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    s.trim_matches('_').chars().take(80).collect()
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut set = load_dataset(&args.data)?;
+    let (policy, sha): (Arc<dyn Policy>, Option<String>) = match args.policy.strip_prefix("replay:")
+    {
+        Some(path) => {
+            let replay = load_replay(&PathBuf::from(path))?;
+            let sha = Some(replay.predictions.sha256.clone());
+            (Arc::new(replay), sha)
+        }
+        None => (Arc::from(builtin::from_name(&args.policy)?), None),
+    };
+    restrict_to_policy(&mut set, policy.as_ref());
+    execute(set, policy, &args.policy, sha, args.common).await
+}
+
+/// Loads a predictions file, reporting its malformed rows and duplicates on stderr.
+fn load_replay(path: &std::path::Path) -> anyhow::Result<Replay> {
+    let replay = Replay::load(path)?;
+    for w in &replay.predictions.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(replay)
+}
+
+pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let replay = load_replay(&args.predictions)?;
+    let dataset = match args.dataset {
+        Some(d) => d,
+        None if !replay.predictions.by_id.is_empty()
+            && replay.predictions.by_id.keys().all(|id| mini::is_mini(id)) =>
+        {
+            "mini".into()
+        }
+        None => "verified".into(),
+    };
+    let mut set = load_dataset(&DatasetArgs {
+        dataset,
+        instances: args.instances,
+    })?;
+    let sha = replay.predictions.sha256.clone();
+    let policy: Arc<dyn Policy> = Arc::new(replay);
+    restrict_to_policy(&mut set, policy.as_ref());
+    let name = format!(
+        "preds-{}",
+        args.predictions
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default()
+    );
+    execute(set, policy, &name, Some(sha), args.common).await
+}
+
+/// A replayed predictions file is evaluated on the instances it predicts, as the official
+/// harness does; predictions for instances the set lacks are reported, not graded.
+fn restrict_to_policy(set: &mut TaskSet, policy: &dyn Policy) {
+    let Some(ids) = policy.instances() else {
+        return;
+    };
+    for id in &ids {
+        if set.get(id).is_none() {
+            eprintln!(
+                "warning: prediction for `{id}` names no instance of dataset {}; skipped",
+                set.name
+            );
+        }
+    }
+    set.tasks
+        .retain(|t| ids.binary_search(&t.instance_id).is_ok());
+}
+
+async fn execute(
+    set: TaskSet,
+    policy: Arc<dyn Policy>,
+    policy_label: &str,
+    predictions_sha256: Option<String>,
+    c: CommonRunArgs,
+) -> anyhow::Result<ExitCode> {
+    if set.tasks.is_empty() {
+        bail!(
+            "no tasks to run in dataset {} (check --instances and the predictions' ids)",
+            set.name
+        );
+    }
+    let sandbox = SandboxKind::parse(&c.sandbox).map_err(anyhow::Error::msg)?;
+    let dataset_label = if set.name.contains('/') || set.name.contains('.') {
+        PathBuf::from(&set.name)
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default()
+    } else {
+        set.name.clone()
+    };
+    let run_id = c
+        .run_id
+        .clone()
+        .unwrap_or_else(|| sanitize(&format!("{dataset_label}__{policy_label}")));
+    let out_dir = c.out.out.join(&run_id);
+    let cfg = RunConfig {
+        run_id: run_id.clone(),
+        out_dir: out_dir.clone(),
+        workers: c.workers,
+        sandbox,
+        test_timeout: Duration::from_secs(c.timeout),
+        reruns: c.reruns,
+        limits: ContainerLimits {
+            memory_bytes: c.memory_mib << 20,
+            pids: c.pids,
+            network: false,
+        },
+        quiet: c.quiet,
+    };
+    let manifest = Manifest {
+        run_id: run_id.clone(),
+        protege_version: env!("CARGO_PKG_VERSION").into(),
+        protege_commit: env!("PROTEGE_GIT_COMMIT").into(),
+        dataset: set.name.clone(),
+        dataset_sha256: set.sha256.clone(),
+        predictions_sha256,
+        policy: policy.name(),
+        sandbox: c.sandbox.clone(),
+        config: serde_json::json!({
+            "workers": c.workers,
+            "test_timeout_s": c.timeout,
+            "reruns": c.reruns,
+            "memory_mib": c.memory_mib,
+            "pids": c.pids,
+            "instances_filter": set.tasks.len(),
+            "harness": runner::HARNESS_VERSION,
+        }),
+        instances: set
+            .tasks
+            .iter()
+            .map(|t| (t.instance_id.clone(), t.repo.clone()))
+            .collect(),
+        environments: Default::default(),
+    };
+    let outcome = runner::run(&set, policy, cfg, manifest.clone())
+        .await
+        .with_context(|| format!("run {run_id}"))?;
+    for w in &outcome.warnings {
+        eprintln!("warning: {w}");
+    }
+    let repos: Vec<&str> = set.tasks.iter().map(|t| t.repo.as_str()).collect();
+    let refs: Vec<_> = outcome.records.iter().collect();
+    let tables = write_tables(&out_dir, &repos, &refs)?;
+    print_tables(&tables);
+    eprintln!(
+        "results: {} ({} graded, {} kept from an earlier run)",
+        out_dir.display(),
+        outcome.graded,
+        outcome.skipped
+    );
+    if outcome.cancelled {
+        eprintln!("interrupted: finished records are kept; rerun the same command to resume");
+        return Ok(ExitCode::from(130));
+    }
+    let infra = outcome
+        .records
+        .iter()
+        .filter(|r| r.verdict.outcome.is_infrastructure())
+        .count();
+    if infra > 0 {
+        eprintln!(
+            "{infra} instance(s) hit infrastructure errors (see the instances table); rerun to retry them"
+        );
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}

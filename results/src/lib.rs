@@ -1,0 +1,12 @@
+//! Results of a run: verdicts and records (`records.jsonl`, appended atomically), metrics
+//! (Pass@1 with a Wilson interval), tables, and the run manifest.
+
+pub mod manifest;
+pub mod metrics;
+pub mod record;
+pub mod store;
+pub mod tables;
+pub mod verdict;
+
+pub use record::{Record, Stats};
+pub use verdict::{InfraError, Outcome, Report, SuccessFailure, TestsStatus, Verdict};

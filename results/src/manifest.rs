@@ -1,0 +1,37 @@
+//! `manifest.json`: what a run was made from, so that two runs can be compared honestly.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub run_id: String,
+    pub protege_version: String,
+    /// The git commit protege was built from (`unknown` outside a checkout).
+    pub protege_commit: String,
+    pub dataset: String,
+    pub dataset_sha256: String,
+    /// sha256 of the predictions file, for replayed runs.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub predictions_sha256: Option<String>,
+    pub policy: String,
+    pub sandbox: String,
+    /// Every setting that can change a verdict (timeouts, limits, reruns, instance filter).
+    pub config: serde_json::Value,
+    /// Every instance of the (filtered) task set → its repository: the denominator of Pass@1.
+    pub instances: BTreeMap<String, String>,
+    /// Instance → the image or module id its tests ran in.
+    pub environments: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    pub fn load(path: &std::path::Path) -> Result<Manifest, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("manifest serialises") + "\n"
+    }
+}

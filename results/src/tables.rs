@@ -1,0 +1,220 @@
+//! Tables of a run in csv, md and json. They hold no timings, so the same records give the
+//! same tables byte for byte.
+
+use std::fs;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::Record;
+use crate::metrics::{RepoRow, Summary, per_repo, summarize};
+
+/// One table: a header and rows of cells, plus its JSON form.
+pub struct Table {
+    pub name: &'static str,
+    pub header: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+    pub json: serde_json::Value,
+}
+
+impl Table {
+    pub fn markdown(&self) -> String {
+        let mut s = format!("| {} |\n", self.header.join(" | "));
+        s.push_str(&format!("|{}\n", "---|".repeat(self.header.len())));
+        for r in &self.rows {
+            s.push_str(&format!("| {} |\n", r.join(" | ")));
+        }
+        s
+    }
+
+    pub fn csv(&self) -> String {
+        let esc = |c: &str| {
+            if c.contains([',', '"', '\n']) {
+                format!("\"{}\"", c.replace('"', "\"\""))
+            } else {
+                c.to_string()
+            }
+        };
+        let mut s = self
+            .header
+            .iter()
+            .map(|h| esc(h))
+            .collect::<Vec<_>>()
+            .join(",")
+            + "\n";
+        for r in &self.rows {
+            s.push_str(&(r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(",") + "\n"));
+        }
+        s
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", 100.0 * x)
+}
+
+fn json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).expect("table serialises")
+}
+
+pub fn summary_table(s: &Summary) -> Table {
+    Table {
+        name: "summary",
+        header: vec![
+            "tasks",
+            "resolved",
+            "Pass@1",
+            "95% CI",
+            "unresolved",
+            "empty patch",
+            "patch not applied",
+            "timeout",
+            "infra error",
+            "flaky tests",
+            "not finished",
+        ],
+        rows: vec![vec![
+            s.tasks.to_string(),
+            s.resolved.to_string(),
+            pct(s.pass_at_1),
+            format!("{}–{}", pct(s.ci95_low), pct(s.ci95_high)),
+            s.unresolved.to_string(),
+            s.empty_patch.to_string(),
+            s.patch_not_applied.to_string(),
+            s.timeout.to_string(),
+            s.infra_error.to_string(),
+            s.flaky_tests.to_string(),
+            (s.tasks - s.finished.min(s.tasks)).to_string(),
+        ]],
+        json: json(s),
+    }
+}
+
+pub fn repo_table(rows: &[RepoRow]) -> Table {
+    Table {
+        name: "repos",
+        header: vec!["repo", "tasks", "resolved", "Pass@1"],
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.repo.clone(),
+                    r.tasks.to_string(),
+                    r.resolved.to_string(),
+                    pct(r.pass_at_1),
+                ]
+            })
+            .collect(),
+        json: json(&rows),
+    }
+}
+
+#[derive(Serialize)]
+struct InstanceRow<'a> {
+    instance_id: &'a str,
+    repo: &'a str,
+    outcome: &'a str,
+    resolved: bool,
+    fail_to_pass: String,
+    pass_to_pass: String,
+    detail: String,
+}
+
+pub fn instance_table(records: &[&Record]) -> Table {
+    let mut rows: Vec<InstanceRow> = records
+        .iter()
+        .map(|r| {
+            let ts = r.verdict.report.tests_status.as_ref();
+            let frac = |sf: Option<&crate::SuccessFailure>| match sf {
+                Some(sf) => format!(
+                    "{}/{}",
+                    sf.success.len(),
+                    sf.success.len() + sf.failure.len()
+                ),
+                None => "-".into(),
+            };
+            let detail = r
+                .verdict
+                .infra_error
+                .as_ref()
+                .map(|e| format!("{}: {}", e.kind, e.message.lines().next().unwrap_or("")))
+                .or_else(|| r.verdict.patch_problem.clone())
+                .unwrap_or_default();
+            InstanceRow {
+                instance_id: &r.instance_id,
+                repo: &r.repo,
+                outcome: r.verdict.outcome.as_str(),
+                resolved: r.verdict.resolved(),
+                fail_to_pass: frac(ts.map(|t| &t.fail_to_pass)),
+                pass_to_pass: frac(ts.map(|t| &t.pass_to_pass)),
+                detail,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| a.instance_id.cmp(b.instance_id));
+    Table {
+        name: "instances",
+        header: vec![
+            "instance",
+            "repo",
+            "outcome",
+            "FAIL_TO_PASS",
+            "PASS_TO_PASS",
+            "detail",
+        ],
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.instance_id.to_string(),
+                    r.repo.to_string(),
+                    r.outcome.to_string(),
+                    r.fail_to_pass.clone(),
+                    r.pass_to_pass.clone(),
+                    r.detail.replace('|', "/"),
+                ]
+            })
+            .collect(),
+        json: json(&rows),
+    }
+}
+
+/// The tables of a run, from its latest record per instance.
+pub fn build(task_repos: &[&str], latest: &[&Record]) -> Vec<Table> {
+    let summary = summarize(task_repos.len(), latest.iter().copied());
+    vec![
+        summary_table(&summary),
+        repo_table(&per_repo(task_repos, latest.iter().copied())),
+        instance_table(latest),
+    ]
+}
+
+/// Writes `tables/<name>.{csv,md,json}` for each table.
+pub fn write(dir: &Path, tables: &[Table]) -> std::io::Result<()> {
+    fs::create_dir_all(dir)?;
+    for t in tables {
+        fs::write(dir.join(format!("{}.md", t.name)), t.markdown())?;
+        fs::write(dir.join(format!("{}.csv", t.name)), t.csv())?;
+        let mut j = serde_json::to_string_pretty(&t.json).expect("json");
+        j.push('\n');
+        fs::write(dir.join(format!("{}.json", t.name)), j)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_escapes_and_md_aligns() {
+        let t = Table {
+            name: "x",
+            header: vec!["a", "b"],
+            rows: vec![vec!["1,2".into(), "say \"hi\"".into()]],
+            json: serde_json::Value::Null,
+        };
+        assert_eq!(t.csv(), "a,b\n\"1,2\",\"say \"\"hi\"\"\"\n");
+        assert_eq!(t.markdown(), "| a | b |\n|---|---|\n| 1,2 | say \"hi\" |\n");
+    }
+}

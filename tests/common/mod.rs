@@ -1,0 +1,129 @@
+//! Helpers for end-to-end tests of the real binary against the real Docker engine.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Once;
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_protege")
+}
+
+pub fn protege(args: &[&str], cwd: &Path) -> Output {
+    Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run protege")
+}
+
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// True when Docker answers. Where it does not, a test is skipped loudly — except under CI
+/// (`CI` set), where a missing engine is a failure: CI must test against the real engine.
+pub fn docker_available() -> bool {
+    let ok = Command::new("docker")
+        .arg("info")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Docker is not available under CI"
+        );
+        eprintln!("SKIPPED: Docker is not available");
+    }
+    ok
+}
+
+static IMAGES: Once = Once::new();
+
+/// Builds the mini images once per test binary (a no-op when they exist).
+pub fn ensure_mini_images() {
+    IMAGES.call_once(|| {
+        let o = Command::new(bin())
+            .args(["images", "build", "--dataset", "mini"])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "images build failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    });
+}
+
+/// The latest record per instance from a run folder, as JSON values.
+pub fn records(run_dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(run_dir.join("records.jsonl")).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+pub fn outcome_of<'a>(recs: &'a [serde_json::Value], id: &str) -> &'a str {
+    recs.iter()
+        .rev()
+        .find(|r| r["instance_id"] == id)
+        .unwrap_or_else(|| panic!("no record for {id}"))["verdict"]["outcome"]
+        .as_str()
+        .unwrap()
+}
+
+/// A built-in task's folder in the source tree.
+pub fn mini_dir(id: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("datasets/mini")
+        .join(id)
+}
+
+pub fn mini_ids() -> Vec<String> {
+    let mut ids: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/mini"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("task.json").exists())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+    ids.sort();
+    ids
+}
+
+/// A full SWE-bench row for a built-in task (task.json plus its patches).
+pub fn mini_row(id: &str) -> serde_json::Value {
+    let d = mini_dir(id);
+    let mut row: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("task.json")).unwrap()).unwrap();
+    row["patch"] = std::fs::read_to_string(d.join("gold.patch"))
+        .unwrap()
+        .into();
+    row["test_patch"] = std::fs::read_to_string(d.join("test.patch"))
+        .unwrap()
+        .into();
+    row
+}
+
+/// Containers a run of protege created that still exist.
+pub fn protege_containers(run_id: &str) -> Vec<String> {
+    let o = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=dev.protege.run={run_id}"),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}

@@ -1,0 +1,132 @@
+//! End-to-end: the real binary grading the built-in tasks in real Docker containers.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn gold_resolves_every_mini_task_and_empty_none() {
+    if !docker_available() {
+        return;
+    }
+    ensure_mini_images();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().to_str().unwrap();
+    let o = protege(
+        &[
+            "run",
+            "--dataset",
+            "mini",
+            "--policy",
+            "gold",
+            "--out",
+            out,
+            "--run-id",
+            "gold",
+        ],
+        tmp.path(),
+    );
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    let ids = mini_ids();
+    assert!(ids.len() >= 12);
+    let recs = records(&tmp.path().join("gold"));
+    assert_eq!(recs.len(), ids.len());
+    for id in &ids {
+        assert_eq!(outcome_of(&recs, id), "resolved", "{id}: {stderr}");
+        let logs = tmp.path().join("gold/logs").join(id);
+        for f in [
+            "eval.sh",
+            "patch.diff",
+            "run_instance.log",
+            "test_output.txt",
+            "report.json",
+        ] {
+            assert!(logs.join(f).exists(), "{id}: missing {f}");
+        }
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(logs.join("report.json")).unwrap())
+                .unwrap();
+        assert_eq!(report[id]["resolved"], true);
+        assert_eq!(report[id]["patch_successfully_applied"], true);
+    }
+    assert!(
+        stdout.contains(&format!("| {} | {} | 100.0% |", ids.len(), ids.len())),
+        "{stdout}"
+    );
+    for t in ["summary", "repos", "instances"] {
+        for ext in ["csv", "md", "json"] {
+            assert!(tmp.path().join(format!("gold/tables/{t}.{ext}")).exists());
+        }
+    }
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("gold/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["dataset"], "mini");
+    assert_eq!(
+        manifest["environments"].as_object().unwrap().len(),
+        ids.len()
+    );
+
+    let o = protege(
+        &[
+            "run", "--policy", "empty", "--out", out, "--run-id", "empty",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o).1);
+    let recs = records(&tmp.path().join("empty"));
+    assert_eq!(recs.len(), ids.len());
+    for id in &ids {
+        assert_eq!(outcome_of(&recs, id), "empty_patch");
+    }
+    assert!(
+        protege_containers("gold").is_empty() && protege_containers("empty").is_empty(),
+        "containers left behind"
+    );
+}
+
+/// The test patch alone (the buggy code) fails every FAIL_TO_PASS test: each task's bug is real.
+#[test]
+fn test_patch_alone_fails_every_fail_to_pass_test() {
+    if !docker_available() {
+        return;
+    }
+    ensure_mini_images();
+    let tmp = tempfile::tempdir().unwrap();
+    // A no-op patch (adds a file no test reads) makes the harness run the tests on the buggy code.
+    let noop = "diff --git a/NOTES.txt b/NOTES.txt\nnew file mode 100644\n--- /dev/null\n+++ b/NOTES.txt\n@@ -0,0 +1 @@\n+notes\n";
+    let preds: Vec<String> = mini_ids()
+        .iter()
+        .map(|id| serde_json::json!({"instance_id": id, "model_name_or_path": "noop", "model_patch": noop}).to_string())
+        .collect();
+    let p = tmp.path().join("noop.jsonl");
+    std::fs::write(&p, preds.join("\n")).unwrap();
+    let o = protege(
+        &[
+            "eval",
+            "--predictions",
+            p.to_str().unwrap(),
+            "--out",
+            tmp.path().to_str().unwrap(),
+            "--run-id",
+            "noop",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o).1);
+    for r in records(&tmp.path().join("noop")) {
+        let id = r["instance_id"].as_str().unwrap();
+        assert_eq!(r["verdict"]["outcome"], "unresolved", "{id}");
+        let ts = &r["verdict"]["report"]["tests_status"];
+        assert!(
+            ts["FAIL_TO_PASS"]["success"].as_array().unwrap().is_empty(),
+            "{id}: a FAIL_TO_PASS test passes without the fix"
+        );
+        assert!(
+            ts["PASS_TO_PASS"]["failure"].as_array().unwrap().is_empty(),
+            "{id}: a PASS_TO_PASS test fails on the base commit"
+        );
+    }
+}

@@ -118,6 +118,17 @@ async fn run_in(sandbox: &DockerSandbox, cfg: &DockerEval, patch: &str, out: &mu
         .await
     {
         Ok(r) => {
+            if sandbox.oom_killed().await {
+                // A test process was killed at the memory limit: the log is incomplete for a
+                // reason outside the tests, so the run is an infrastructure error, not a verdict.
+                out.infra_error = Some((
+                    "oom".into(),
+                    format!(
+                        "a test process hit the container's memory limit ({} MiB)",
+                        cfg.limits.memory_bytes >> 20
+                    ),
+                ));
+            }
             out.test_output = r.output;
             out.test_duration = r.duration;
             out.timed_out = r.timed_out;

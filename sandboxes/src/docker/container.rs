@@ -131,8 +131,10 @@ impl DockerSandbox {
     }
 
     /// Whether the kernel killed something in the container for exceeding its memory limit.
-    async fn oom_killed(&self) -> bool {
-        match self
+    /// The engine's `OOMKilled` flag covers the container's main process only, so the memory
+    /// cgroup's own `oom_kill` counter (v2 `memory.events`, v1 `memory.oom_control`) is read too.
+    pub async fn oom_killed(&self) -> bool {
+        let flagged = match self
             .engine
             .docker
             .inspect_container(
@@ -142,6 +144,22 @@ impl DockerSandbox {
             .await
         {
             Ok(info) => info.state.and_then(|s| s.oom_killed).unwrap_or(false),
+            Err(_) => false,
+        };
+        if flagged {
+            return true;
+        }
+        let probe =
+            "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null";
+        match self
+            .exec(probe, &ExecOptions::with_timeout(Duration::from_secs(10)))
+            .await
+        {
+            Ok(out) => out.output.lines().any(|l| {
+                l.strip_prefix("oom_kill ")
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                    .is_some_and(|n| n > 0)
+            }),
             Err(_) => false,
         }
     }
@@ -272,7 +290,7 @@ impl Sandbox for DockerSandbox {
             .ok()
             .and_then(|i| i.exit_code);
         let timed_out = matches!(code, Some(124) | Some(137)) && duration >= opts.timeout;
-        if !timed_out && code == Some(137) && self.oom_killed().await {
+        if !timed_out && code == Some(137) && Box::pin(self.oom_killed()).await {
             return Err(SandboxError::OutOfMemory(format!(
                 "a process in {} was killed at the container's memory limit",
                 self.describe()

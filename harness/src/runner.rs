@@ -17,6 +17,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use protege_datasets::{Task, TaskSet, sha256_hex};
 use protege_policies::Policy;
 use protege_results::manifest::Manifest;
+use protege_results::reward::RewardConfig;
 use protege_results::store::RecordStore;
 use protege_results::{InfraError, Outcome, Record, Report, Stats, Verdict};
 use protege_sandboxes::SandboxError;
@@ -75,6 +76,8 @@ pub struct RunConfig {
     pub limits: ContainerLimits,
     /// Draw progress bars (when stderr is a terminal) or print a line per instance.
     pub quiet: bool,
+    /// The reward stored with every record.
+    pub reward: RewardConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -316,6 +319,41 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
     };
 
     // The policy's attempt (a workspace sandbox only for policies that need one).
+    let env_id = env
+        .as_ref()
+        .map(|(_, id)| id.as_str())
+        .unwrap_or("")
+        .to_string();
+    let keep = |key: &str| -> Option<Record> {
+        let prev = shared.previous.get(&task.instance_id)?;
+        if prev.cache_key != key || prev.verdict.outcome.is_infrastructure() {
+            return None;
+        }
+        if let Ok((_, id)) = &env {
+            shared
+                .environments
+                .lock()
+                .expect("lock")
+                .insert(task.instance_id.clone(), id.clone());
+        }
+        Some(prev.clone())
+    };
+    // A policy that works in a workspace (a model) is costly and not repeatable: its key names
+    // the policy instead of the patch it would make, and is checked before it runs.
+    let workspace_key = shared.policy.needs_workspace().then(|| {
+        let label = format!("<policy {}>", shared.policy.name());
+        cache_key(
+            task,
+            Some(&label),
+            spec.as_ref().ok(),
+            sandbox_name,
+            &env_id,
+        )
+    });
+    if let Some(prev) = workspace_key.as_deref().and_then(keep) {
+        return Ok((prev, false, None));
+    }
+
     let policy_started = Instant::now();
     let attempt = match (&env, shared.policy.needs_workspace(), &shared.engine) {
         (_, false, _) => shared.policy.solve(task, None).await,
@@ -330,25 +368,15 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
         )),
     };
     let policy_ms = policy_started.elapsed().as_millis() as u64;
-    let (patch, policy_note) = match attempt {
-        Ok(a) => (a.patch, a.note),
-        Err(e) => (None, Some(format!("policy failed: {e}"))),
+    let (patch, policy_note, trajectory) = match attempt {
+        Ok(a) => (a.patch, a.note, a.trajectory),
+        Err(e) => (None, Some(format!("policy failed: {e}")), None),
     };
     let patch_ref = patch.as_deref();
-    let env_id = env.as_ref().map(|(_, id)| id.as_str()).unwrap_or("");
-    let key = cache_key(task, patch_ref, spec.as_ref().ok(), sandbox_name, env_id);
-
-    if let Some(prev) = shared.previous.get(&task.instance_id) {
-        if prev.cache_key == key && !prev.verdict.outcome.is_infrastructure() {
-            if let Ok((_, id)) = &env {
-                shared
-                    .environments
-                    .lock()
-                    .expect("lock")
-                    .insert(task.instance_id.clone(), id.clone());
-            }
-            return Ok((prev.clone(), false, None));
-        }
+    let key = workspace_key
+        .unwrap_or_else(|| cache_key(task, patch_ref, spec.as_ref().ok(), sandbox_name, &env_id));
+    if let Some(prev) = keep(&key) {
+        return Ok((prev, false, None));
     }
 
     let mut eval = EvalOutcome::default();
@@ -386,6 +414,15 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
         }
     };
     let wall_ms = started.elapsed().as_millis() as u64;
+    let agent = trajectory.as_ref().map(|t| t.stats(cfg.reward.loop_window));
+    let reward = cfg.reward.reward(
+        verdict.resolved(),
+        agent.as_ref().map_or(0, |a| a.loops),
+        agent.as_ref().map_or(0, |a| a.expert_calls),
+    );
+    if let Some(t) = &trajectory {
+        write_trajectory(cfg, t)?;
+    }
     let record = Record {
         instance_id: task.instance_id.clone(),
         repo: task.repo.clone(),
@@ -401,6 +438,8 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
             test_ms,
             policy_ms,
         },
+        agent,
+        reward: Some(reward),
     };
     write_logs(cfg, task, patch_ref, policy_note.as_deref(), &eval, &record)?;
     shared
@@ -466,6 +505,18 @@ async fn wasi_evaluate(_: &Task, _: &Spec, _: &str, _: Duration) -> EvalOutcome 
         )),
         ..Default::default()
     }
+}
+
+/// `trajectories/<instance>.json`: the agent's steps, written before the record that counts them.
+fn write_trajectory(
+    cfg: &RunConfig,
+    t: &protege_policies::trajectory::Trajectory,
+) -> Result<(), RunError> {
+    let dir = cfg.out_dir.join("trajectories");
+    let io = |e: std::io::Error| RunError::Io(format!("{}: {e}", dir.display()));
+    fs::create_dir_all(&dir).map_err(io)?;
+    let text = serde_json::to_string_pretty(t).expect("trajectory serialises");
+    fs::write(dir.join(format!("{}.json", t.instance_id)), text + "\n").map_err(io)
 }
 
 /// Per-instance logs under the official names: `patch.diff`, `eval.sh`, `test_output.txt`,

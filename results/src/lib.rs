@@ -1,12 +1,15 @@
 //! Results of a run: verdicts and records (`records.jsonl`, appended atomically), metrics
 //! (Pass@1 with a Wilson interval), tables, and the run manifest.
 
+pub mod compare;
+pub mod html;
 pub mod manifest;
 pub mod metrics;
 pub mod record;
+pub mod reward;
 pub mod store;
 pub mod tables;
 pub mod verdict;
 
-pub use record::{Record, Stats};
+pub use record::{AgentStats, Record, Stats};
 pub use verdict::{InfraError, Outcome, Report, SuccessFailure, TestsStatus, Verdict};

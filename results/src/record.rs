@@ -3,6 +3,25 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Verdict;
+use crate::reward::Reward;
+
+/// What an agent's trajectory shows, computed from its steps (never estimated).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentStats {
+    pub steps: usize,
+    /// Actions repeating one of the previous `loop_window` actions (whitespace-normalised).
+    pub loops: usize,
+    pub loop_window: usize,
+    pub expert_calls: usize,
+    pub slm_tokens: u64,
+    pub expert_tokens: u64,
+    /// expert_tokens / (slm_tokens + expert_tokens); 0 when no tokens.
+    pub expert_token_share: f64,
+    /// US dollars, from the backends' price tables.
+    pub cost: f64,
+    /// Why the loop ended: `submitted`, `max_steps`, `wall_time`, `max_cost`, `model_error: …`.
+    pub exit_reason: String,
+}
 
 /// Time and accounting of one instance.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -37,4 +56,9 @@ pub struct Record {
     pub sandbox: String,
     pub verdict: Verdict,
     pub stats: Stats,
+    /// Present for agent policies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward: Option<Reward>,
 }

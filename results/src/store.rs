@@ -119,6 +119,8 @@ mod tests {
                 flaky: vec![],
             },
             stats: Stats::default(),
+            agent: None,
+            reward: None,
         }
     }
 

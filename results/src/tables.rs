@@ -179,14 +179,111 @@ pub fn instance_table(records: &[&Record]) -> Table {
     }
 }
 
+#[derive(Serialize)]
+struct AgentRow {
+    group: &'static str,
+    tasks: usize,
+    mean_steps: f64,
+    loops_per_task: f64,
+    expert_calls_per_task: f64,
+    expert_token_share: f64,
+    cost_per_task: f64,
+}
+
+/// Agent statistics (from trajectories), for all tasks and split by resolved / not resolved.
+/// The expert-token share is pooled: expert tokens over all tokens of the group.
+pub fn agent_table(latest: &[&Record]) -> Option<Table> {
+    let with: Vec<&Record> = latest
+        .iter()
+        .copied()
+        .filter(|r| r.agent.is_some())
+        .collect();
+    if with.is_empty() {
+        return None;
+    }
+    let row = |group: &'static str, rs: Vec<&Record>| -> AgentRow {
+        let n = rs.len();
+        let a: Vec<&crate::AgentStats> = rs.iter().filter_map(|r| r.agent.as_ref()).collect();
+        let mean = |f: &dyn Fn(&crate::AgentStats) -> f64| {
+            if n == 0 {
+                0.0
+            } else {
+                a.iter().map(|s| f(s)).sum::<f64>() / n as f64
+            }
+        };
+        let (et, all): (u64, u64) = a.iter().fold((0, 0), |(e, t), s| {
+            (e + s.expert_tokens, t + s.expert_tokens + s.slm_tokens)
+        });
+        AgentRow {
+            group,
+            tasks: n,
+            mean_steps: mean(&|s| s.steps as f64),
+            loops_per_task: mean(&|s| s.loops as f64),
+            expert_calls_per_task: mean(&|s| s.expert_calls as f64),
+            expert_token_share: if all == 0 {
+                0.0
+            } else {
+                et as f64 / all as f64
+            },
+            cost_per_task: mean(&|s| s.cost),
+        }
+    };
+    let rows = vec![
+        row("all", with.clone()),
+        row(
+            "resolved",
+            with.iter()
+                .copied()
+                .filter(|r| r.verdict.resolved())
+                .collect(),
+        ),
+        row(
+            "not resolved",
+            with.iter()
+                .copied()
+                .filter(|r| !r.verdict.resolved())
+                .collect(),
+        ),
+    ];
+    Some(Table {
+        name: "agent",
+        header: vec![
+            "tasks",
+            "group",
+            "mean steps",
+            "loops/task",
+            "expert calls/task",
+            "expert-token share",
+            "cost/task ($)",
+        ],
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.tasks.to_string(),
+                    r.group.to_string(),
+                    format!("{:.1}", r.mean_steps),
+                    format!("{:.2}", r.loops_per_task),
+                    format!("{:.2}", r.expert_calls_per_task),
+                    pct(r.expert_token_share),
+                    format!("{:.4}", r.cost_per_task),
+                ]
+            })
+            .collect(),
+        json: json(&rows),
+    })
+}
+
 /// The tables of a run, from its latest record per instance.
 pub fn build(task_repos: &[&str], latest: &[&Record]) -> Vec<Table> {
     let summary = summarize(task_repos.len(), latest.iter().copied());
-    vec![
+    let mut t = vec![
         summary_table(&summary),
         repo_table(&per_repo(task_repos, latest.iter().copied())),
         instance_table(latest),
-    ]
+    ];
+    t.extend(agent_table(latest));
+    t
 }
 
 /// Writes `tables/<name>.{csv,md,json}` for each table.

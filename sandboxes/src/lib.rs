@@ -22,6 +22,15 @@ pub trait Sandbox: Send + Sync {
     async fn exec(&self, command: &str, opts: &ExecOptions) -> Result<ExecOutput, SandboxError>;
     async fn write_file(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError>;
     async fn read_file(&self, path: &str) -> Result<Vec<u8>, SandboxError>;
+    /// The working copy's changes against `base_commit` as a unified diff (`git diff` form),
+    /// new files included: what an agent submits.
+    async fn diff(&self, base_commit: &str) -> Result<String, SandboxError> {
+        let _ = base_commit;
+        Err(SandboxError::Unsupported(format!(
+            "{}: diff is not supported",
+            self.describe()
+        )))
+    }
     /// A short name for logs (`docker:<container>`, `wasi:<dir>`).
     fn describe(&self) -> String;
     /// Releases everything the sandbox holds. Also done on drop, best effort.

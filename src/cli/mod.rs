@@ -1,9 +1,11 @@
 //! The command line: one module per command.
 
 mod common;
+mod compare;
 mod datasets;
 mod images;
 mod regrade;
+mod replay;
 mod report;
 mod run;
 
@@ -31,8 +33,12 @@ enum Command {
     Eval(run::EvalArgs),
     /// Tables of a finished (or interrupted) run.
     Report(report::ReportArgs),
+    /// Regression gate between two runs: exit 1 on a significant drop.
+    Compare(compare::CompareArgs),
     /// Re-grade an official-layout log folder without any sandbox.
     Regrade(regrade::RegradeArgs),
+    /// Re-execute an agent trajectory in a fresh workspace and check it reproduces its patch.
+    ReplayTrajectory(replay::ReplayArgs),
     /// Build, pull and list evaluation images.
     #[command(subcommand)]
     Images(images::ImagesCommand),
@@ -66,7 +72,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Run(a)) => run::run(a).await,
         Some(Command::Eval(a)) => run::eval(a).await,
         Some(Command::Report(a)) => report::report(a),
+        Some(Command::Compare(a)) => compare::compare(a),
         Some(Command::Regrade(a)) => regrade::regrade(a),
+        Some(Command::ReplayTrajectory(a)) => replay::replay(a).await,
         Some(Command::Images(c)) => images::images(c).await,
         Some(Command::Datasets(c)) => datasets::datasets(c),
     }

@@ -10,8 +10,10 @@ use clap::Args;
 use protege_datasets::{TaskSet, mini};
 use protege_harness::runner::{self, RunConfig, SandboxKind};
 use protege_policies::Policy;
+use protege_policies::agent::{AgentConfig, AgentPolicy, models};
 use protege_policies::builtin::{self, Replay};
 use protege_results::manifest::Manifest;
+use protege_results::reward::RewardConfig;
 use protege_sandboxes::docker::ContainerLimits;
 
 use super::common::load_dataset;
@@ -22,9 +24,17 @@ use super::{DatasetArgs, OutArgs};
 pub struct RunArgs {
     #[command(flatten)]
     pub data: DatasetArgs,
-    /// gold, empty, or replay:PATH (a SWE-bench predictions file).
+    /// gold, empty, replay:PATH (a SWE-bench predictions file), or agent (a small model that
+    /// may ask an expert).
     #[arg(long, default_value = "gold")]
     pub policy: String,
+    /// The agent's small model: smollm2 (built in), a model directory, a .gguf file, or an
+    /// OpenAI-compatible endpoint http(s)://HOST/v1[#MODEL].
+    #[arg(long)]
+    pub slm: Option<String>,
+    /// The agent's expert, named like --slm (none by default).
+    #[arg(long)]
+    pub expert: Option<String>,
     #[command(flatten)]
     pub common: CommonRunArgs,
 }
@@ -72,6 +82,28 @@ pub struct CommonRunArgs {
     /// No progress display, no per-instance lines.
     #[arg(long)]
     pub quiet: bool,
+    /// A JSON file with `agent` (limits, expert budget, sampling) and `reward` (coefficients)
+    /// sections; missing keys keep their defaults.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// The `--config` file.
+#[derive(serde::Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigFile {
+    pub agent: AgentConfig,
+    pub reward: RewardConfig,
+}
+
+pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<ConfigFile> {
+    let Some(path) = path else {
+        return Ok(ConfigFile::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --config {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("--config {}: not a valid protege config", path.display()))
 }
 
 impl RunArgs {
@@ -110,10 +142,32 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let sha = Some(replay.predictions.sha256.clone());
             (Arc::new(replay), sha)
         }
+        None if args.policy == "agent" => {
+            let config = load_config(args.common.config.as_deref())?;
+            let slm_spec = args.slm.as_deref().unwrap_or(models::DEFAULT_SLM);
+            let slm = models::from_spec(slm_spec).with_context(|| format!("--slm {slm_spec}"))?;
+            let expert = match args.expert.as_deref() {
+                Some(e) => Some(models::from_spec(e).with_context(|| format!("--expert {e}"))?),
+                None => None,
+            };
+            (
+                Arc::new(AgentPolicy {
+                    slm,
+                    expert,
+                    config: config.agent,
+                }),
+                None,
+            )
+        }
         None => (Arc::from(builtin::from_name(&args.policy)?), None),
     };
     restrict_to_policy(&mut set, policy.as_ref());
-    execute(set, policy, &args.policy, sha, args.common).await
+    let label = if args.policy == "agent" {
+        policy.name()
+    } else {
+        args.policy.clone()
+    };
+    execute(set, policy, &label, sha, args.common).await
 }
 
 /// Loads a predictions file, reporting its malformed rows and duplicates on stderr.
@@ -211,6 +265,7 @@ async fn execute(
             network: false,
         },
         quiet: c.quiet,
+        reward: load_config(c.config.as_deref())?.reward,
     };
     let manifest = Manifest {
         run_id: run_id.clone(),
@@ -229,6 +284,7 @@ async fn execute(
             "pids": c.pids,
             "instances_filter": set.tasks.len(),
             "harness": runner::HARNESS_VERSION,
+            "reward": load_config(c.config.as_deref())?.reward,
         }),
         instances: set
             .tasks

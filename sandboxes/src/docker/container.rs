@@ -369,6 +369,24 @@ impl Sandbox for DockerSandbox {
         Ok(buf)
     }
 
+    async fn diff(&self, base_commit: &str) -> Result<String, SandboxError> {
+        // Staging makes new files part of the diff; the index is the workspace's own.
+        let cmd = format!(
+            "git add -A >/dev/null && git -c core.fileMode=false diff --cached --no-color --no-ext-diff {base_commit}"
+        );
+        let out = self
+            .exec(&cmd, &ExecOptions::with_timeout(Duration::from_secs(120)))
+            .await?;
+        if !out.success() {
+            return Err(SandboxError::Io(format!(
+                "git diff in {}: {}",
+                self.describe(),
+                out.output
+            )));
+        }
+        Ok(out.output)
+    }
+
     fn describe(&self) -> String {
         format!("docker:{}", &self.id[..12.min(self.id.len())])
     }

@@ -1,0 +1,313 @@
+//! The SWE-Protégé policy: a SWE-agent-style loop in which a small model acts alone and, when
+//! stuck, asks a stronger expert for advice — which comes back as an observation; the small
+//! model stays the sole decision maker.
+
+pub mod actions;
+pub mod models;
+pub mod tools;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use protege_datasets::Task;
+use protege_sandboxes::Sandbox;
+use serde::{Deserialize, Serialize};
+
+use self::actions::{Action, parse};
+use self::tools::Tools;
+use crate::lm::{GenParams, LanguageModel, Message};
+use crate::trajectory::{Actor, Step, Trajectory};
+use crate::{Attempt, Policy, PolicyError};
+
+/// Limits and knobs of the loop; every one is configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentConfig {
+    pub max_steps: usize,
+    pub command_timeout_s: u64,
+    pub wall_time_s: u64,
+    /// US dollars; the loop stops when the calls so far cost more.
+    pub max_cost: f64,
+    /// The name of the expert action.
+    pub expert_action: String,
+    /// A token that marks an expert call anywhere in a reply (empty: off).
+    pub collaborate_token: String,
+    pub max_expert_calls: usize,
+    pub max_expert_tokens: u64,
+    /// Steps of history the expert sees.
+    pub expert_history_steps: usize,
+    /// Observations are cut to this many bytes.
+    pub observation_limit: usize,
+    pub loop_window: usize,
+    pub slm_params: GenParams,
+    pub expert_params: GenParams,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            max_steps: 100,
+            command_timeout_s: 60,
+            wall_time_s: 3600,
+            max_cost: 5.0,
+            expert_action: "ask_expert".into(),
+            collaborate_token: "<<collaborate>>".into(),
+            max_expert_calls: 8,
+            max_expert_tokens: 32_000,
+            expert_history_steps: 8,
+            observation_limit: 6000,
+            loop_window: 5,
+            slm_params: GenParams {
+                max_new_tokens: 384,
+                ..GenParams::default()
+            },
+            expert_params: GenParams {
+                max_new_tokens: 512,
+                temperature: 0.0,
+                ..GenParams::default()
+            },
+        }
+    }
+}
+
+pub struct AgentPolicy {
+    pub slm: Arc<dyn LanguageModel>,
+    pub expert: Option<Arc<dyn LanguageModel>>,
+    pub config: AgentConfig,
+}
+
+pub fn system_prompt(cfg: &AgentConfig, has_expert: bool) -> String {
+    let expert = if has_expert {
+        format!(
+            "{} QUESTION\n    Ask a stronger expert model for advice when you are stuck (at most {} times). The question may span lines.\n",
+            cfg.expert_action, cfg.max_expert_calls
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "You are an autonomous programmer fixing an issue in a repository checked out at /testbed.\n\
+         Each reply: a short thought, then exactly ONE action in a fenced code block.\n\
+         Actions:\n\
+         open PATH [LINE]       show a file, 100 lines around LINE\n\
+         goto LINE | scroll_down | scroll_up\n\
+         search_dir TERM [DIR] | search_file TERM FILE | find_file NAME [DIR]\n\
+         create PATH            (the file's text on the following lines)\n\
+         str_replace PATH       (then:  <<<<<<< SEARCH / old lines / ======= / new lines / >>>>>>> REPLACE)\n\
+         insert PATH LINE       (the text to insert after LINE on the following lines)\n\
+         undo_edit PATH\n\
+         {expert}\
+         submit                 when the fix is done\n\
+         Any other line is run as a shell command in /testbed.\n"
+    )
+}
+
+fn condensed_history(steps: &[Step], n: usize) -> String {
+    let mut s = String::new();
+    for st in steps
+        .iter()
+        .filter(|s| s.actor == Actor::Slm)
+        .rev()
+        .take(n)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        let obs: String = st.observation.chars().take(600).collect();
+        s.push_str(&format!("ACTION: {}\nRESULT: {obs}\n\n", st.action));
+    }
+    s
+}
+
+impl AgentPolicy {
+    /// Runs the loop on a workspace and returns the trajectory (its `patch` is the submission).
+    pub async fn run_loop(&self, task: &Task, ws: &dyn Sandbox) -> Trajectory {
+        let cfg = &self.config;
+        let started = Instant::now();
+        let mut traj = Trajectory {
+            instance_id: task.instance_id.clone(),
+            policy: self.name(),
+            slm: self.slm.name().to_string(),
+            expert: self.expert.as_ref().map(|e| e.name().to_string()),
+            ..Default::default()
+        };
+        let mut tools = Tools::new(
+            ws,
+            Duration::from_secs(cfg.command_timeout_s),
+            cfg.observation_limit,
+        );
+        let mut messages = vec![
+            Message::system(system_prompt(cfg, self.expert.is_some())),
+            Message::user(format!(
+                "Fix this issue in /testbed.\n\n<issue>\n{}\n</issue>\n\nBegin with your first action.",
+                task.problem_statement.trim()
+            )),
+        ];
+        let token = (!cfg.collaborate_token.is_empty()).then_some(cfg.collaborate_token.as_str());
+        let (mut cost, mut expert_calls, mut expert_tokens) = (0.0, 0usize, 0u64);
+        let mut exit = String::from("max_steps");
+        for _ in 0..cfg.max_steps {
+            if started.elapsed() > Duration::from_secs(cfg.wall_time_s) {
+                exit = "wall_time".into();
+                break;
+            }
+            if cost > cfg.max_cost {
+                exit = "max_cost".into();
+                break;
+            }
+            let t0 = Instant::now();
+            let reply = match self.slm.chat(&messages, &cfg.slm_params).await {
+                Ok(c) => c,
+                Err(e) => {
+                    exit = format!("model_error: {e}");
+                    break;
+                }
+            };
+            cost += reply.cost;
+            let mut step = Step {
+                action: String::new(),
+                observation: String::new(),
+                actor: Actor::Slm,
+                tokens_in: reply.tokens_in,
+                tokens_out: reply.tokens_out,
+                ms: 0,
+                response: reply.text.clone(),
+                note: reply.note.clone(),
+                cost: reply.cost,
+            };
+            let parsed = parse(&reply.text, &cfg.expert_action, token);
+            step.action = actions::action_text(&reply.text).unwrap_or_default();
+            let mut expert_step = None;
+            let observation = match parsed {
+                Err(e) => format!(
+                    "error: no action found: {}. Reply with a thought and ONE action in a fenced code block.",
+                    e.0
+                ),
+                Ok(Action::Submit) => {
+                    step.ms = t0.elapsed().as_millis() as u64;
+                    step.observation = "submitted".into();
+                    traj.steps.push(step);
+                    exit = "submitted".into();
+                    break;
+                }
+                Ok(Action::AskExpert(question)) => match &self.expert {
+                    None => "error: no expert is configured; continue on your own".into(),
+                    Some(_)
+                        if expert_calls >= cfg.max_expert_calls
+                            || expert_tokens >= cfg.max_expert_tokens =>
+                    {
+                        "error: the expert budget for this task is used up; continue on your own"
+                            .into()
+                    }
+                    Some(expert) => {
+                        expert_calls += 1;
+                        let e0 = Instant::now();
+                        let prompt = vec![
+                            Message::system(
+                                "You advise a junior engineer fixing a GitHub issue. Be concise and concrete: where to look, what to change, how to check it. You cannot run commands.",
+                            ),
+                            Message::user(format!(
+                                "<issue>\n{}\n</issue>\n\nWhat they did so far:\n{}\nTheir question:\n{question}",
+                                task.problem_statement.trim(),
+                                condensed_history(&traj.steps, cfg.expert_history_steps)
+                            )),
+                        ];
+                        match expert.chat(&prompt, &cfg.expert_params).await {
+                            Ok(advice) => {
+                                cost += advice.cost;
+                                expert_tokens += advice.tokens_in + advice.tokens_out;
+                                expert_step = Some(Step {
+                                    action: "advice".into(),
+                                    observation: advice.text.clone(),
+                                    actor: Actor::Expert,
+                                    tokens_in: advice.tokens_in,
+                                    tokens_out: advice.tokens_out,
+                                    ms: e0.elapsed().as_millis() as u64,
+                                    response: String::new(),
+                                    note: advice.note.clone(),
+                                    cost: advice.cost,
+                                });
+                                format!("EXPERT ADVICE:\n{}", advice.text)
+                            }
+                            Err(e) => format!("error: the expert could not be reached: {e}"),
+                        }
+                    }
+                },
+                Ok(action) => tools.apply(&action).await,
+            };
+            step.observation = observation.clone();
+            step.ms = t0.elapsed().as_millis() as u64;
+            traj.steps.push(step);
+            if let Some(es) = expert_step {
+                traj.steps.push(es);
+            }
+            messages.push(Message::assistant(reply.text));
+            messages.push(Message::user(observation));
+        }
+        traj.exit_reason = exit;
+        traj.patch = match ws.diff(&task.base_commit).await {
+            Ok(d) => d,
+            Err(e) => {
+                traj.exit_reason = format!("{}; diff failed: {e}", traj.exit_reason);
+                String::new()
+            }
+        };
+        traj
+    }
+}
+
+/// Re-executes a trajectory's actions against a fresh workspace (expert advice is taken from
+/// the trajectory, not asked again) and returns the resulting patch.
+pub async fn replay(
+    traj: &Trajectory,
+    task: &Task,
+    ws: &dyn Sandbox,
+    cfg: &AgentConfig,
+) -> Result<String, String> {
+    let mut tools = Tools::new(
+        ws,
+        Duration::from_secs(cfg.command_timeout_s),
+        cfg.observation_limit,
+    );
+    let token = (!cfg.collaborate_token.is_empty()).then_some(cfg.collaborate_token.as_str());
+    for step in traj.slm_steps() {
+        match parse(&step.response, &cfg.expert_action, token) {
+            Ok(Action::Submit) => break,
+            Ok(Action::AskExpert(_)) | Err(_) => {}
+            Ok(action) => {
+                tools.apply(&action).await;
+            }
+        }
+    }
+    ws.diff(&task.base_commit).await.map_err(|e| e.to_string())
+}
+
+#[async_trait]
+impl Policy for AgentPolicy {
+    fn name(&self) -> String {
+        match &self.expert {
+            Some(e) => format!("agent:{}+{}", self.slm.name(), e.name()),
+            None => format!("agent:{}", self.slm.name()),
+        }
+    }
+    fn needs_workspace(&self) -> bool {
+        true
+    }
+    async fn solve(
+        &self,
+        task: &Task,
+        workspace: Option<&dyn Sandbox>,
+    ) -> Result<Attempt, PolicyError> {
+        let ws = workspace
+            .ok_or_else(|| PolicyError::Config("the agent needs a workspace sandbox".into()))?;
+        let started = Instant::now();
+        let traj = self.run_loop(task, ws).await;
+        Ok(Attempt {
+            patch: Some(traj.patch.clone()),
+            note: Some(format!("exit: {}", traj.exit_reason)),
+            duration: started.elapsed(),
+            trajectory: Some(traj),
+        })
+    }
+}

@@ -1,0 +1,176 @@
+//! Trajectories: every step an agent took, and the statistics computed from them (loops,
+//! expert calls, expert-token share, cost) — counted, never estimated.
+
+use serde::{Deserialize, Serialize};
+
+use protege_results::AgentStats;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Actor {
+    /// The small model under test: every action is its decision.
+    Slm,
+    /// The expert's advice, returned to the small model as an observation.
+    Expert,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// The action as the model wrote it (the command block), or `advice` for expert steps.
+    pub action: String,
+    pub observation: String,
+    pub actor: Actor,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub ms: u64,
+    /// The model's whole reply (thought and action).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub response: String,
+    /// What the backend said (context truncation and the like).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub cost: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Trajectory {
+    pub instance_id: String,
+    pub policy: String,
+    pub slm: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expert: Option<String>,
+    pub steps: Vec<Step>,
+    pub exit_reason: String,
+    /// The submitted patch (the workspace's diff against the base commit).
+    pub patch: String,
+}
+
+/// Whitespace-normalised form of an action, for loop detection.
+pub fn normalize(action: &str) -> String {
+    action.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// C_loop: the number of small-model actions identical (after whitespace normalisation) to one
+/// of the `window` actions before them. Expert steps are not actions and are skipped.
+pub fn count_loops<'a>(actions: impl IntoIterator<Item = &'a str>, window: usize) -> usize {
+    let normalized: Vec<String> = actions.into_iter().map(normalize).collect();
+    (0..normalized.len())
+        .filter(|&i| {
+            let from = i.saturating_sub(window);
+            normalized[from..i].contains(&normalized[i])
+        })
+        .count()
+}
+
+impl Trajectory {
+    pub fn slm_steps(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.actor == Actor::Slm)
+    }
+
+    pub fn stats(&self, loop_window: usize) -> AgentStats {
+        let loops = count_loops(self.slm_steps().map(|s| s.action.as_str()), loop_window);
+        let tokens = |actor: Actor| -> u64 {
+            self.steps
+                .iter()
+                .filter(|s| s.actor == actor)
+                .map(|s| s.tokens_in + s.tokens_out)
+                .sum()
+        };
+        let (slm_tokens, expert_tokens) = (tokens(Actor::Slm), tokens(Actor::Expert));
+        let total = slm_tokens + expert_tokens;
+        AgentStats {
+            steps: self.slm_steps().count(),
+            loops,
+            loop_window,
+            expert_calls: self
+                .steps
+                .iter()
+                .filter(|s| s.actor == Actor::Expert)
+                .count(),
+            slm_tokens,
+            expert_tokens,
+            expert_token_share: if total == 0 {
+                0.0
+            } else {
+                expert_tokens as f64 / total as f64
+            },
+            cost: self.steps.iter().map(|s| s.cost).sum(),
+            exit_reason: self.exit_reason.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(action: &str, actor: Actor, tin: u64, tout: u64) -> Step {
+        Step {
+            action: action.into(),
+            observation: String::new(),
+            actor,
+            tokens_in: tin,
+            tokens_out: tout,
+            ms: 0,
+            response: String::new(),
+            note: None,
+            cost: 0.01,
+        }
+    }
+
+    #[test]
+    fn loops_within_the_window_only() {
+        // Repeats at distance 1, 5 (inside a window of 5) and 6 (outside).
+        let a = [
+            "ls", "ls", "cat a", "x1", "x2", "x3", "cat  a", "y", "z", "w", "q", "r", "cat a",
+        ];
+        assert_eq!(
+            count_loops(a, 5),
+            2,
+            "ls (distance 1), `cat  a` (distance 4)"
+        );
+        assert_eq!(
+            count_loops(a, 6),
+            3,
+            "the last `cat a` is 6 after the previous one"
+        );
+        assert_eq!(count_loops(a, 0), 0);
+        assert_eq!(
+            count_loops(["a\n  b", "a b"], 1),
+            1,
+            "whitespace is normalised"
+        );
+        assert_eq!(count_loops(Vec::<&str>::new(), 5), 0);
+    }
+
+    #[test]
+    fn window_boundary_is_exact() {
+        let a = ["a", "b", "c", "d", "e", "a"];
+        assert_eq!(count_loops(a, 5), 1, "distance 5 is inside a window of 5");
+        assert_eq!(count_loops(a, 4), 0, "and outside a window of 4");
+    }
+
+    #[test]
+    fn stats_from_steps() {
+        let t = Trajectory {
+            steps: vec![
+                step("ls", Actor::Slm, 100, 10),
+                step("ask_expert help", Actor::Slm, 120, 10),
+                step("advice", Actor::Expert, 200, 70),
+                step("ls", Actor::Slm, 400, 10),
+                step("submit", Actor::Slm, 500, 5),
+            ],
+            exit_reason: "submitted".into(),
+            ..Default::default()
+        };
+        let s = t.stats(5);
+        assert_eq!(s.steps, 4);
+        assert_eq!(s.loops, 1, "the expert step does not break or make a loop");
+        assert_eq!(s.expert_calls, 1);
+        assert_eq!(s.slm_tokens, 1155);
+        assert_eq!(s.expert_tokens, 270);
+        assert!((s.expert_token_share - 270.0 / 1425.0).abs() < 1e-12);
+        assert!((s.cost - 0.05).abs() < 1e-12);
+    }
+}

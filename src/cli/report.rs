@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use protege_results::html;
 use protege_results::manifest::Manifest;
 use protege_results::tables::{self, Table};
 use protege_results::{Record, store};
@@ -13,6 +14,9 @@ use protege_results::{Record, store};
 pub struct ReportArgs {
     /// A run folder, `results/<run_id>`.
     pub run: PathBuf,
+    /// Also write `report.html` in the run folder: one self-contained page.
+    #[arg(long)]
+    pub html: bool,
 }
 
 /// Writes `tables/*` under the run folder and returns them.
@@ -55,5 +59,12 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let t = write_tables(&args.run, &repos, &latest)?;
     print_tables(&t);
+    if args.html {
+        let agent = html::agent_stats_from_jsonl(&args.run.join("records.jsonl"));
+        let page = html::render(&manifest, &latest, &agent);
+        let path = args.run.join("report.html");
+        std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("report: {}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -57,8 +57,9 @@ pub struct EvalArgs {
 #[derive(Args, Clone)]
 pub struct CommonRunArgs {
     /// docker, wasi, or auto (WASI where the task's spec allows it, Docker otherwise).
-    #[arg(long, default_value = "docker")]
-    pub sandbox: String,
+    /// Default: docker when an engine answers, else wasi (in builds with WASI).
+    #[arg(long)]
+    pub sandbox: Option<String>,
     /// Instances evaluated at once.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
@@ -207,6 +208,16 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     execute(set, policy, &name, Some(sha), args.common).await
 }
 
+/// Docker when an engine answers; otherwise WASI where this build has it (saying so), else
+/// Docker, whose connection error then says how to start it.
+async fn default_sandbox() -> String {
+    if protege_sandboxes::docker::DockerEngine::connect().await.is_ok() || !cfg!(feature = "wasi") {
+        return "docker".into();
+    }
+    eprintln!("note: no Docker engine answers; grading under WASI (--sandbox wasi)");
+    "wasi".into()
+}
+
 /// A replayed predictions file is evaluated on the instances it predicts, as the official
 /// harness does; predictions for instances the set lacks are reported, not graded.
 fn restrict_to_policy(set: &mut TaskSet, policy: &dyn Policy) {
@@ -238,7 +249,11 @@ async fn execute(
             set.name
         );
     }
-    let sandbox = SandboxKind::parse(&c.sandbox).map_err(anyhow::Error::msg)?;
+    let sandbox_name = match &c.sandbox {
+        Some(s) => s.clone(),
+        None => default_sandbox().await,
+    };
+    let sandbox = SandboxKind::parse(&sandbox_name).map_err(anyhow::Error::msg)?;
     let dataset_label = if set.name.contains('/') || set.name.contains('.') {
         PathBuf::from(&set.name)
             .file_stem()
@@ -275,7 +290,7 @@ async fn execute(
         dataset_sha256: set.sha256.clone(),
         predictions_sha256,
         policy: policy.name(),
-        sandbox: c.sandbox.clone(),
+        sandbox: sandbox_name.clone(),
         config: serde_json::json!({
             "workers": c.workers,
             "test_timeout_s": c.timeout,

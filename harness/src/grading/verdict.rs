@@ -115,6 +115,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn flaky_tests_are_those_that_change_outcome() {
+        use crate::grading::report::TestStatus::*;
+        let mut task: Task = serde_json::from_value(serde_json::json!({
+            "instance_id": "a__b-1", "repo": "a/b", "base_commit": "c", "version": "1",
+            "problem_statement": "", "patch": "", "test_patch": "",
+            "FAIL_TO_PASS": ["f1", "f2"], "PASS_TO_PASS": ["p1", "p2"]
+        }))
+        .unwrap();
+        let map = |pairs: &[(&str, crate::grading::report::TestStatus)]| -> StatusMap {
+            pairs.iter().map(|(n, s)| (n.to_string(), *s)).collect()
+        };
+        let first = map(&[("f1", Failed), ("f2", Passed), ("p1", Passed), ("p2", Error)]);
+        let again = [
+            map(&[("f1", Failed), ("f2", Passed), ("p1", Passed), ("p2", Error)]),
+            map(&[("f1", Passed), ("f2", Passed), ("p1", Failed), ("p2", Error)]),
+        ];
+        assert_eq!(flaky_tests(&task, &first, &again), ["f1", "p1"]);
+        assert!(flaky_tests(&task, &first, &again[..1]).is_empty());
+        task.pass_to_pass.clear();
+        assert_eq!(flaky_tests(&task, &first, &again), ["f1"]);
+    }
+
+    #[test]
     fn prechecks() {
         let none = precheck(None).unwrap();
         assert_eq!(none.outcome, Outcome::EmptyPatch);

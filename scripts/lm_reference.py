@@ -143,6 +143,10 @@ def bytes_to_unicode():
 def tokenizer_json():
     b2u = bytes_to_unicode()
     vocab = {b2u[b]: b for b in range(256)}
+    # Special tokens live in the model vocabulary too (as in GPT-2's), so that their ids are the
+    # ones listed in added_tokens (tokenizers assigns ids past the vocabulary otherwise).
+    for i, s in enumerate(SPECIALS):
+        vocab[s] = 256 + i
     # A few merges so BPE has something to do: "Ġt", "he", "Ġthe", "in", "er".
     merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i", "n"), ("e", "r")]
     next_id = 256 + len(SPECIALS)

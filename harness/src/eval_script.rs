@@ -80,14 +80,78 @@ pub fn eval_script(task: &Task, spec: &Spec) -> String {
     s
 }
 
-/// The part of a log between the markers (the whole log when they are absent, as older official
-/// logs have none).
+/// The part of a log between the first start marker and the first end marker after it, as the
+/// official grader cuts it (the whole log when there is no start marker, as older official logs
+/// have none; the rest of the log when the end marker is missing).
 pub fn test_section(log: &str) -> &str {
-    let start = log.find(START_MARKER).map(|i| i + START_MARKER.len());
-    let end = log.rfind(END_MARKER);
-    match (start, end) {
-        (Some(s), Some(e)) if s <= e => &log[s..e],
-        (Some(s), None) => &log[s..],
-        _ => log,
+    let Some(start) = log.find(START_MARKER).map(|i| i + START_MARKER.len()) else {
+        return log;
+    };
+    let rest = &log[start..];
+    match rest.find(END_MARKER) {
+        Some(e) => &rest[..e],
+        None => rest,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::specs::for_repo_version;
+
+    #[test]
+    fn django_script_in_official_order() {
+        // django__django-11141's row, test patch shortened
+        let task = Task {
+            instance_id: "django__django-11141".into(),
+            repo: "django/django".into(),
+            base_commit: "5d9cf79baf07fc4aed7ad1b06990532a65378155".into(),
+            version: "3.1".into(),
+            problem_statement: String::new(),
+            hints_text: String::new(),
+            patch: String::new(),
+            test_patch:
+                "diff --git a/tests/migrations/test_loader.py b/tests/migrations/test_loader.py\n\
+--- a/tests/migrations/test_loader.py\n\
++++ b/tests/migrations/test_loader.py\n\
+@@ -1 +1 @@\n\
+-a\n\
++b\n"
+                    .into(),
+            fail_to_pass: vec![],
+            pass_to_pass: vec![],
+            environment_setup_commit: String::new(),
+            created_at: String::new(),
+        };
+        let spec = for_repo_version("django/django", "3.1").unwrap();
+        let s = eval_script(&task, &spec);
+        let order = [
+            "source /opt/miniconda3/bin/activate\nconda activate testbed\ncd /testbed\n",
+            "sed -i '/en_US.UTF-8/s/^# //g' /etc/locale.gen && locale-gen\n",
+            "export LANG=en_US.UTF-8\nexport LANGUAGE=en_US:en\nexport LC_ALL=en_US.UTF-8\n",
+            "export TZ=UTC\nexport PYTHONHASHSEED=0\n",
+            "git -c core.fileMode=false diff 5d9cf79baf07fc4aed7ad1b06990532a65378155\n",
+            "python -m pip install -e .\n",
+            "git checkout 5d9cf79baf07fc4aed7ad1b06990532a65378155 tests/migrations/test_loader.py\n",
+            "git apply -v - <<'EOF_114329324912'\ndiff --git",
+            "+b\n\nEOF_114329324912\n",
+            ": '>>>>> Start Test Output'\n./tests/runtests.py --verbosity 2 --settings=test_sqlite --parallel 1 migrations.test_loader\n: '>>>>> End Test Output'\n",
+            "git checkout 5d9cf79baf07fc4aed7ad1b06990532a65378155 tests/migrations/test_loader.py\n",
+        ];
+        let mut at = 0;
+        for part in order {
+            let i = s[at..]
+                .find(part)
+                .unwrap_or_else(|| panic!("{part:?} after {at} in\n{s}"));
+            at += i + part.len();
+        }
+        assert_eq!(at, s.len());
+    }
+
+    #[test]
+    fn section_between_markers() {
+        let log = "a\n+ : '>>>>> Start Test Output'\nPASSED t\n+ : '>>>>> End Test Output'\nb\n>>>>> End Test Output";
+        assert_eq!(test_section(log), "'\nPASSED t\n+ : '");
+        assert_eq!(test_section("no markers"), "no markers");
     }
 }

@@ -141,10 +141,10 @@ fn is_timeout(log: &str) -> bool {
 /// (an empty patch, which the official harness does not evaluate).
 pub fn grade_instance_dir(task: &Task, dir: &Path) -> Result<Option<Outcome>, RegradeError> {
     let patch = dir.join(PATCH);
-    if let Ok(p) = fs::read(&patch) {
-        if p.iter().all(|b| b.is_ascii_whitespace()) {
-            return Ok(None);
-        }
+    if let Ok(p) = fs::read(&patch)
+        && p.iter().all(|b| b.is_ascii_whitespace())
+    {
+        return Ok(None);
     }
     let out = dir.join(TEST_OUTPUT);
     match fs::read(&out) {
@@ -306,10 +306,10 @@ fn instance_dirs(logs: &Path) -> Result<Vec<(String, PathBuf)>, RegradeError> {
     for e in fs::read_dir(logs).map_err(io_err(logs))? {
         let e = e.map_err(io_err(logs))?;
         let path = e.path();
-        if path.is_dir() {
-            if let Some(name) = e.file_name().to_str() {
-                out.push((name.to_string(), path));
-            }
+        if path.is_dir()
+            && let Some(name) = e.file_name().to_str()
+        {
+            out.push((name.to_string(), path));
         }
     }
     out.sort();

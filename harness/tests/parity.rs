@@ -21,9 +21,9 @@ const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared");
 
 /// Instances whose protege verdict deliberately differs from the official `report.json`
 /// (docs/parity.md, "Exceptions").
-const REGRADE_EXCEPTIONS: &[&str] = &[];
+const REGRADE_EXCEPTIONS: &[&str] = &["django__django-12741"];
 /// Instances whose regraded verdict equals the official one (500 − exceptions).
-const REGRADE_MATCHES: usize = 500;
+const REGRADE_MATCHES: usize = 499;
 /// Instances whose eval script runs the official commands (docs/parity.md).
 const EVAL_SCRIPT_MATCHES: usize = 500;
 
@@ -83,6 +83,10 @@ fn regrade_reproduces_official_reports() {
         "undocumented differences from the official reports"
     );
     assert_eq!(s.matches, REGRADE_MATCHES);
+    // The exceptions differ in tests_status only: every verdict is the official one.
+    for m in &s.mismatches {
+        assert_eq!(m.official_resolved, m.protege_resolved, "{}", m.instance_id);
+    }
     // The three official errors (timeouts) are errors here too.
     assert_eq!(
         s.error_ids,
@@ -151,6 +155,11 @@ fn normalise_protege(commands: &[String]) -> Vec<String> {
         .collect()
 }
 
+fn is_bare_checkout(c: &str) -> bool {
+    c.strip_prefix("git checkout ")
+        .is_some_and(|rest| rest.trim_end().len() == 40 && !rest.trim_end().contains(' '))
+}
+
 #[test]
 fn eval_scripts_match_official() {
     let Some((logs, tasks)) = shared() else {
@@ -163,7 +172,10 @@ fn eval_scripts_match_official() {
             .expect("every instance has its eval.sh");
         let spec = specs::for_task(task).expect("every Verified instance has a spec");
         let mine = eval_script(task, &spec);
-        let o = split_script(&official);
+        let mut o = split_script(&official);
+        // `git checkout <base> ` with no file (a test patch that only adds files) resets nothing
+        // (it detaches HEAD at the base commit); protege leaves the line out (docs/parity.md).
+        o.commands.retain(|c| !is_bare_checkout(c));
         let m = split_script(&mine);
         let mut why = Vec::new();
         // 1. the test patch, verbatim, and the one in the dataset

@@ -1,7 +1,10 @@
 //! Policies: what produces a patch for a task. `gold`, `empty` and `replay` need no workspace;
 //! model-driven policies get a sandbox holding the repository.
 
+pub mod agent;
 pub mod builtin;
+pub mod trajectory;
+pub mod lm;
 
 use std::time::Duration;
 
@@ -17,6 +20,8 @@ pub struct Attempt {
     /// Why the attempt ended without a patch, or anything else the record should say.
     pub note: Option<String>,
     pub duration: Duration,
+    /// Every step, for policies that act in a workspace.
+    pub trajectory: Option<trajectory::Trajectory>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,8 @@
 pub mod docker;
 pub mod report;
 pub mod verdict;
+#[cfg(feature = "wasi")]
+pub mod wasi;
 
 use std::time::Duration;
 

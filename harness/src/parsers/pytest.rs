@@ -3,12 +3,19 @@
 //!
 //! Names are recorded twice when they contain whitespace: in full
 //! (`test_unparse[a + b-a + b]`) and cut at the first whitespace (`test_unparse[a`), which is how
-//! the official parser, and therefore the SWE-bench datasets' test lists, spell them. Of several
-//! tests sharing a cut name, the last line read wins, as in the official grader.
+//! the official parser, and therefore the SWE-bench datasets' test lists, spell them. When several
+//! tests share a cut name and one of them failed, the cut name is failed (the official parser
+//! keeps whichever line came last; pytest's summary lists failures after passes, so the two agree
+//! on every parity log, docs/parity.md).
 //!
-//! Never taken for a test: the progress counter (`PASSED [100%]` on a line of its own, or the
-//! `[ 50%]` tail of a verbose line), the `[N]` count of a `SKIPPED [N] file:line: reason` line,
-//! unittest's `FAILED (failures=1)` summary, and a status word that is only the start of another word (`ERRORS`, `FAILED:`).
+//! The progress counter is never read as a test's name: `PASSED [100%]` on a line of its own
+//! (a verbose run whose live log split the test's line) gives its status to the test named on
+//! the line that opened it. Because two SWE-bench Verified rows (pytest-dev__pytest-5262 and
+//! pytest-dev__pytest-7521) list the official parser's misreading `[100%]` as a PASS_TO_PASS
+//! test, that status is also recorded under [`PROGRESS_ARTEFACT`], so those rows grade as
+//! officially (docs/parity.md). Never recorded at all: the `[ 50%]` tail of a verbose line, the
+//! `[N]` count of a `SKIPPED [N] file:line: reason` line, unittest's `FAILED (failures=1)`
+//! summary, and a status word that is only the start of another word (`ERRORS`, `FAILED:`).
 
 use std::borrow::Cow;
 
@@ -40,14 +47,37 @@ pub fn status_word(word: &str) -> Option<TestStatus> {
     })
 }
 
+/// The name the official parser gives a `PASSED [100%]` line, which SWE-bench Verified lists
+/// as a test in two rows. Recorded for those rows' sake only; no test has this name.
+pub const PROGRESS_ARTEFACT: &str = "[100%]";
+
 /// Parses a whole pytest log.
 pub fn parse(log: &str, flavor: Flavor) -> StatusMap {
-    let mut map = StatusMap::new();
+    let mut st = State::default();
     for raw in log.split('\n') {
         let line = clean_line(raw, flavor);
-        read_line(&line, flavor, &mut map);
+        read_line(&line, flavor, &mut st);
     }
-    map
+    // A cut name stands for every test it cuts: failed if any of them failed.
+    for (key, members) in st.cut {
+        if members.len() > 1
+            && let Some((_, s)) = members
+                .iter()
+                .find(|(_, s)| !s.is_pass() && *s != TestStatus::Skipped)
+        {
+            st.map.insert(key, *s);
+        }
+    }
+    st.map
+}
+
+#[derive(Default)]
+struct State {
+    map: StatusMap,
+    /// A verbose test line that ended with its name (its status comes on a later line).
+    pending: Option<String>,
+    /// Cut name → the whole names cut to it, each with its last status.
+    cut: std::collections::HashMap<String, Vec<(String, TestStatus)>>,
 }
 
 /// Removes terminal escapes (every flavour: a coloured `PASSED` is still a status) and applies
@@ -105,28 +135,43 @@ fn strip_escapes(line: &str, remnants: bool) -> String {
     out
 }
 
-fn read_line(line: &str, flavor: Flavor, map: &mut StatusMap) {
+fn read_line(line: &str, flavor: Flavor, st: &mut State) {
     let mut tokens = py_split(line);
     let Some(first) = tokens.next() else {
         return;
     };
-    if let Some(status) = status_word(first) {
-        // `STATUS name[ - message]`
+    if let Some(status) = status_word(first).filter(|_| line.starts_with(first)) {
+        // `STATUS name[ - message]` (at the start of the line: indented text is output)
         let rest =
             line.trim_start_matches(is_py_space)[first.len()..].trim_start_matches(is_py_space);
         let Some(key) = tokens.next() else {
             return;
         };
+        if key.starts_with('[') && strip_progress(line.trim_end_matches(is_py_space)) == first {
+            // `PASSED        [100%]`: the status of the test whose line the live log split
+            if let Some(test) = st.pending.take() {
+                st.map.insert(test, status);
+            }
+            if key == PROGRESS_ARTEFACT {
+                st.map.insert(key.to_string(), status);
+            }
+            return;
+        }
         if key.starts_with(['[', '(']) {
-            // `PASSED [100%]`, `SKIPPED [2] file.py:12: reason`, unittest's `FAILED (failures=1)`
+            // `SKIPPED [2] file.py:12: reason`, unittest's `FAILED (failures=1)`
             return;
         }
         let full = full_name(rest, key);
-        record(map, flavor, key, full, status);
+        record(st, flavor, key, full, status);
         return;
     }
     // `path::name[ params] STATUS[ [ 50%]]`: verbose output. Only node ids (with `::`) count.
     if !first.contains("::") {
+        return;
+    }
+    if tokens.next().is_none() {
+        // `path::name` alone: its status follows the live log
+        st.pending = Some(spell(first, flavor).into_owned());
         return;
     }
     let body = strip_progress(line.trim_end_matches(is_py_space));
@@ -140,7 +185,8 @@ fn read_line(line: &str, flavor: Flavor, map: &mut StatusMap) {
     if name.is_empty() {
         return;
     }
-    record(map, flavor, first, name, status);
+    st.pending = None;
+    record(st, flavor, first, name, status);
 }
 
 /// `… PASSED [ 50%]` → `… PASSED`.
@@ -197,13 +243,18 @@ fn full_name<'a>(rest: &'a str, key: &'a str) -> &'a str {
     }
 }
 
-fn record(map: &mut StatusMap, flavor: Flavor, key: &str, full: &str, status: TestStatus) {
-    let key = spell(key, flavor);
-    if full != key.as_ref() && full.len() > key.len() {
-        let full = spell(full, flavor);
-        map.insert(full.into_owned(), status);
+fn record(st: &mut State, flavor: Flavor, key: &str, full: &str, status: TestStatus) {
+    let key = spell(key, flavor).into_owned();
+    if full != key && full.len() > key.len() {
+        let full = spell(full, flavor).into_owned();
+        let members = st.cut.entry(key.clone()).or_default();
+        match members.iter_mut().find(|(f, _)| *f == full) {
+            Some(m) => m.1 = status,
+            None => members.push((full.clone(), status)),
+        }
+        st.map.insert(full, status);
     }
-    map.insert(key.into_owned(), status);
+    st.map.insert(key, status);
 }
 
 /// The flavour's spelling of a name (requests and pylint: `[/abs/dir/file]` → `[/file]`).
@@ -265,15 +316,33 @@ ERROR tests/test_b.py::test_w[a-1] - ValueError\n";
 
     #[test]
     fn progress_marker_and_skip_counts_are_not_tests() {
-        // pytest-dev__pytest-5787: a test's captured output holds `PASSED [100%]` lines.
-        let log = "PASSED [100%]\n\
-PASSED                                   [ 33%]\n\
+        let log = "PASSED                                   [ 33%]\n\
 SKIPPED [1] testing/test_foo.py:12: needs numpy\n\
 SKIPPED [10] ../../opt/x.py:3: no\n\
 ERRORS\n\
 FAILED (failures=1)\n\
 ERROR: file not found: x\n";
         assert!(p(log).is_empty(), "{:?}", p(log));
+    }
+
+    #[test]
+    fn progress_line_gives_its_status_to_the_test_the_live_log_split() {
+        // pytest-dev__pytest-5262: an inner verbose run with live logging
+        let log = "test_global_capture_with_live_logging.py::test_global \n\
+-------------------------------- live log setup --------------------------------\n\
+INFO     root:test_global_capture_with_live_logging.py:10 fix setup\n\
+-------------------------------- live log call ---------------------------------\n\
+INFO     root:test_global_capture_with_live_logging.py:17 something in test\n\
+PASSED                                                                   [100%]\n\
+------------------------------ live log teardown -------------------------------\n";
+        let m = p(log);
+        assert_eq!(
+            m["test_global_capture_with_live_logging.py::test_global"],
+            Passed
+        );
+        // the dataset's spelling of the official misreading, and nothing else
+        assert_eq!(m[PROGRESS_ARTEFACT], Passed);
+        assert_eq!(m.len(), 2);
     }
 
     #[test]
@@ -330,6 +399,20 @@ FAILED tests/test_x.py::test_y[x - y] - assert 1 == 2\n";
         );
         assert_eq!(m["tests/test_x.py::test_y[x - y]"], Failed);
         assert_eq!(m["tests/test_x.py::test_y[x"], Failed);
+    }
+
+    #[test]
+    fn a_cut_name_fails_when_any_test_it_stands_for_failed() {
+        // scikit-learn__scikit-learn-25232: two tests cut to the same dataset name
+        let log = "FAILED sklearn/impute/tests/test_impute.py::test_inconsistent_dtype_X_missing_values[NaN-nan-Input X contains NaN-IterativeImputer] - AssertionError: Regex pattern did not match.\n\
+PASSED sklearn/impute/tests/test_impute.py::test_inconsistent_dtype_X_missing_values[NaN-nan-Input X contains NaN-SimpleImputer]\n";
+        let m = p(log);
+        let cut = "sklearn/impute/tests/test_impute.py::test_inconsistent_dtype_X_missing_values[NaN-nan-Input";
+        assert_eq!(m[cut], Failed);
+        assert_eq!(m[&format!("{cut} X contains NaN-SimpleImputer]")], Passed);
+        // the same test read twice (verbose line, then summary): the last line wins
+        let log = "tests/a.py::t[x y] FAILED [ 50%]\nPASSED tests/a.py::t[x y]\n";
+        assert_eq!(p(log)["tests/a.py::t[x"], Passed);
     }
 
     #[test]
@@ -390,19 +473,19 @@ PASSED tests/test_x.py::test_y[//double]\n";
     #[test]
     fn seaborn_log() {
         // mwaskom__seaborn-3069
-        let log = "tests/_core/test_plot.py::TestInit::test_empty PASSED [  1%]\n\
-PASSED tests/_core/test_plot.py::TestInit::test_empty\n\
-PASSED tests/_core/test_plot.py::TestInit::test_data_only\n\
-FAILED tests/_core/test_plot.py::TestScaling::test_nominal_x_axis_tweaks - AssertionError\n";
+        let log = "PASSED tests/_core/test_plot.py::TestInit::test_empty\n\
+FAILED tests/_core/test_plot.py::TestLayerAddition::test_without_data - panda...\n\
+FAILED tests/_core/test_plot.py::TestLayerAddition::test_with_new_variable_by_name\n";
         let m = parse(log, Flavor::Seaborn);
         assert_eq!(m["tests/_core/test_plot.py::TestInit::test_empty"], Passed);
         assert_eq!(
-            m["tests/_core/test_plot.py::TestInit::test_data_only"],
-            Passed
-        );
-        assert_eq!(
-            m["tests/_core/test_plot.py::TestScaling::test_nominal_x_axis_tweaks"],
+            m["tests/_core/test_plot.py::TestLayerAddition::test_without_data"],
             Failed
         );
+        assert_eq!(
+            m["tests/_core/test_plot.py::TestLayerAddition::test_with_new_variable_by_name"],
+            Failed
+        );
+        assert_eq!(m.len(), 3);
     }
 }

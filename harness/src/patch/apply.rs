@@ -110,7 +110,9 @@ impl Applied {
         let mut s = String::new();
         for f in &self.files {
             let _ = match (f.action, &f.from) {
-                (Action::Rename, Some(from)) => writeln!(s, "Applied patch {from} => {} cleanly.", f.path),
+                (Action::Rename, Some(from)) => {
+                    writeln!(s, "Applied patch {from} => {} cleanly.", f.path)
+                }
                 (Action::Create, _) => writeln!(s, "Applied patch {} (new file) cleanly.", f.path),
                 (Action::Delete, _) => writeln!(s, "Applied patch {} (deleted) cleanly.", f.path),
                 _ => writeln!(s, "Applied patch {} cleanly.", f.path),
@@ -203,11 +205,19 @@ fn sides(h: &Hunk) -> Sides<'_> {
             last.1 = false;
         }
     }
-    let leading = h.lines.iter().take_while(|l| matches!(l, HunkLine::Context(_))).count();
+    let leading = h
+        .lines
+        .iter()
+        .take_while(|l| matches!(l, HunkLine::Context(_)))
+        .count();
     let trailing = if leading == h.lines.len() {
         0
     } else {
-        h.lines.iter().rev().take_while(|l| matches!(l, HunkLine::Context(_))).count()
+        h.lines
+            .iter()
+            .rev()
+            .take_while(|l| matches!(l, HunkLine::Context(_)))
+            .count()
     };
     Sides {
         old,
@@ -233,7 +243,13 @@ fn matches_at(text: &Text, old: &[(&[u8], bool)], at: usize, begin: bool, end: b
 }
 
 /// git's `find_pos`: `line`, then one after, one before, two after, two before, …
-fn find_pos(text: &Text, old: &[(&[u8], bool)], line: usize, begin: bool, end: bool) -> Option<usize> {
+fn find_pos(
+    text: &Text,
+    old: &[(&[u8], bool)],
+    line: usize,
+    begin: bool,
+    end: bool,
+) -> Option<usize> {
     let n = text.lines.len();
     if old.len() > n {
         return None;
@@ -267,7 +283,11 @@ fn find_pos(text: &Text, old: &[(&[u8], bool)], line: usize, begin: bool, end: b
 }
 
 /// Applies a file's hunks in order to `text`; on failure, the 1-based hunk index and why.
-fn apply_hunks(text: &mut Text, hunks: &[Hunk], fuzz: usize) -> Result<Vec<HunkReport>, (usize, String)> {
+fn apply_hunks(
+    text: &mut Text,
+    hunks: &[Hunk],
+    fuzz: usize,
+) -> Result<Vec<HunkReport>, (usize, String)> {
     let mut reports = Vec::new();
     for (i, h) in hunks.iter().enumerate() {
         let s = sides(h);
@@ -322,7 +342,11 @@ fn apply_hunks(text: &mut Text, hunks: &[Hunk], fuzz: usize) -> Result<Vec<HunkR
 }
 
 /// Applies hunks to a file's bytes (pure; used by `apply` and handy for tests).
-pub fn apply_to_bytes(old: &[u8], hunks: &[Hunk], opts: &ApplyOptions) -> Result<(Vec<u8>, Vec<HunkReport>), (usize, String)> {
+pub fn apply_to_bytes(
+    old: &[u8],
+    hunks: &[Hunk],
+    opts: &ApplyOptions,
+) -> Result<(Vec<u8>, Vec<HunkReport>), (usize, String)> {
     let mut text = Text::from_bytes(old);
     let reports = apply_hunks(&mut text, hunks, opts.fuzz)?;
     Ok((text.to_bytes(), reports))
@@ -361,7 +385,11 @@ impl Tree<'_> {
             return Err(PatchProblem::PathEscape(path.to_string()).into());
         }
         let mut p = self.dir.to_path_buf();
-        let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        let comps: Vec<&str> = path
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
+        let full = comps.iter().fold(self.dir.to_path_buf(), |p, c| p.join(c));
         for (i, c) in comps.iter().enumerate() {
             p.push(c);
             match fs::symlink_metadata(&p) {
@@ -389,7 +417,7 @@ impl Tree<'_> {
                 Err(e) => return Err(io_err(path, e)),
             }
         }
-        Ok(p)
+        Ok(full)
     }
 
     fn get(&mut self, path: &str) -> Result<State, ApplyError> {
@@ -429,9 +457,9 @@ fn is_exec(_: &fs::Metadata) -> bool {
 fn mode_exec(mode: Option<u32>, current: bool) -> Result<bool, String> {
     match mode {
         None => Ok(current),
-        Some(m) if m & 0o170000 == 0o120000 => {
-            Err("is a symbolic link in the patch (mode 120000); protege does not create links".into())
-        }
+        Some(m) if m & 0o170000 == 0o120000 => Err(
+            "is a symbolic link in the patch (mode 120000); protege does not create links".into(),
+        ),
         Some(m) if m & 0o170000 == 0o160000 => Err("is a submodule (mode 160000)".into()),
         Some(m) => Ok(m & 0o111 != 0),
     }
@@ -472,23 +500,33 @@ pub fn apply(dir: &Path, files: &[FilePatch], opts: &ApplyOptions) -> Result<App
                 }
                 let exec = mode_exec(f.new_mode, false).map_err(|m| file_err(new, m))?;
                 let (bytes, hunks) = run(new, b"")?;
-                tree.overlay.insert(new.clone(), State::Present { bytes, exec });
+                tree.overlay
+                    .insert(new.clone(), State::Present { bytes, exec });
                 (Action::Create, new.clone(), None, hunks)
             }
             (Some(old), None) => {
                 let State::Present { bytes, .. } = tree.get(old)? else {
-                    return Err(file_err(old, "does not exist, so it cannot be deleted".into()));
+                    return Err(file_err(
+                        old,
+                        "does not exist, so it cannot be deleted".into(),
+                    ));
                 };
                 let (rest, hunks) = run(old, &bytes)?;
                 if !rest.is_empty() {
-                    return Err(file_err(old, "the deletion does not remove the whole file".into()));
+                    return Err(file_err(
+                        old,
+                        "the deletion does not remove the whole file".into(),
+                    ));
                 }
                 tree.overlay.insert(old.clone(), State::Absent);
                 (Action::Delete, old.clone(), None, hunks)
             }
             (Some(old), Some(new)) if f.rename && old != new => {
                 let State::Present { bytes, exec } = tree.get(old)? else {
-                    return Err(file_err(old, "does not exist, so it cannot be renamed".into()));
+                    return Err(file_err(
+                        old,
+                        "does not exist, so it cannot be renamed".into(),
+                    ));
                 };
                 if let State::Present { .. } = tree.get(new)? {
                     return Err(file_err(new, "already exists (rename target)".into()));
@@ -496,7 +534,8 @@ pub fn apply(dir: &Path, files: &[FilePatch], opts: &ApplyOptions) -> Result<App
                 let exec = mode_exec(f.new_mode, exec).map_err(|m| file_err(new, m))?;
                 let (bytes, hunks) = run(old, &bytes)?;
                 tree.overlay.insert(old.clone(), State::Absent);
-                tree.overlay.insert(new.clone(), State::Present { bytes, exec });
+                tree.overlay
+                    .insert(new.clone(), State::Present { bytes, exec });
                 (Action::Rename, new.clone(), Some(old.clone()), hunks)
             }
             (Some(old), Some(new)) => {
@@ -512,10 +551,16 @@ pub fn apply(dir: &Path, files: &[FilePatch], opts: &ApplyOptions) -> Result<App
                 };
                 let exec = mode_exec(f.new_mode, exec).map_err(|m| file_err(target, m))?;
                 let (bytes, hunks) = run(target, &bytes)?;
-                tree.overlay.insert(target.clone(), State::Present { bytes, exec });
+                tree.overlay
+                    .insert(target.clone(), State::Present { bytes, exec });
                 (Action::Modify, target.clone(), None, hunks)
             }
-            (None, None) => return Err(file_err("?", format!("patch line {}: a section with no file name", f.line))),
+            (None, None) => {
+                return Err(file_err(
+                    "?",
+                    format!("patch line {}: a section with no file name", f.line),
+                ));
+            }
         };
         reports.push(FileReport {
             path,
@@ -574,7 +619,11 @@ fn set_exec(p: &Path, exec: bool) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mut perms = fs::metadata(p)?.permissions();
     let mode = perms.mode();
-    let want = if exec { mode | ((mode & 0o444) >> 2) } else { mode & !0o111 };
+    let want = if exec {
+        mode | ((mode & 0o444) >> 2)
+    } else {
+        mode & !0o111
+    };
     if want != mode {
         perms.set_mode(want);
         fs::set_permissions(p, perms)?;
@@ -609,12 +658,18 @@ mod tests {
         // Two lines inserted above: found by searching outward.
         let shifted = format!("0\n1\n{BASE}");
         let (out, rep) = apply_to_bytes(shifted.as_bytes(), &hunks(p), &ApplyOptions::GIT).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "0\n1\na\nb\nc\nD\ne\nf\ng\nh\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "0\n1\na\nb\nc\nD\ne\nf\ng\nh\n"
+        );
         assert_eq!((rep[0].expected_line, rep[0].applied_line), (3, 5));
         // Context changed: git refuses, fuzz 1 drops the first and last context lines.
         let changed = BASE.replace("c\n", "C\n");
         assert!(apply_str(&changed, p, 0).is_err());
-        assert_eq!(apply_str(&changed, p, 1).unwrap(), "a\nb\nC\nD\ne\nf\ng\nh\n");
+        assert_eq!(
+            apply_str(&changed, p, 1).unwrap(),
+            "a\nb\nC\nD\ne\nf\ng\nh\n"
+        );
         // A removed line that is not there never applies, whatever the fuzz.
         assert!(apply_str(&BASE.replace("d\n", "x\n"), p, 5).is_err());
     }
@@ -623,7 +678,10 @@ mod tests {
     fn beginning_and_end_anchors() {
         // Starts at line 1: git insists on the start of the file.
         let p = "--- a/x\n+++ b/x\n@@ -1,2 +1,3 @@\n a\n+A\n b\n";
-        assert_eq!(apply_str(BASE, p, 0).unwrap(), "a\nA\nb\nc\nd\ne\nf\ng\nh\n");
+        assert_eq!(
+            apply_str(BASE, p, 0).unwrap(),
+            "a\nA\nb\nc\nd\ne\nf\ng\nh\n"
+        );
         assert!(apply_str(&format!("z\n{BASE}"), p, 0).is_err());
         assert!(apply_str(&format!("z\n{BASE}"), p, 1).is_ok());
         // No trailing context: must match at the end.
@@ -634,11 +692,13 @@ mod tests {
 
     #[test]
     fn no_newline_at_end_of_file() {
-        let add_nl = "--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+b\n";
+        let add_nl =
+            "--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+b\n";
         assert_eq!(apply_str("a\nb", add_nl, 0).unwrap(), "a\nb\n");
         // The file already ends in a newline: the old side does not match.
         assert!(apply_str("a\nb\n", add_nl, 0).is_err());
-        let drop_nl = "--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n\\ No newline at end of file\n";
+        let drop_nl =
+            "--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n\\ No newline at end of file\n";
         assert_eq!(apply_str("a\nb\n", drop_nl, 0).unwrap(), "a\nc");
         let both = "--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n-a\n+z\n b\n\\ No newline at end of file\n";
         assert_eq!(apply_str("a\nb", both, 0).unwrap(), "z\nb");
@@ -648,7 +708,10 @@ mod tests {
     fn utf8_and_crlf_are_byte_exact() {
         let old = "x = 'café'\r\ny = \"naïve — ü\"\r\nz = 1\r\n";
         let p = "--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n x = 'café'\r\n-y = \"naïve — ü\"\r\n+y = \"日本語 ✓\"\r\n z = 1\r\n";
-        assert_eq!(apply_str(old, p, 0).unwrap(), "x = 'café'\r\ny = \"日本語 ✓\"\r\nz = 1\r\n");
+        assert_eq!(
+            apply_str(old, p, 0).unwrap(),
+            "x = 'café'\r\ny = \"日本語 ✓\"\r\nz = 1\r\n"
+        );
     }
 
     fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -663,21 +726,40 @@ mod tests {
 
     #[test]
     fn create_delete_rename_modify() {
-        let d = tree(&[("pkg/a.py", "one\ntwo\n"), ("pkg/old.py", "x\n"), ("gone/g.py", "bye\n")]);
+        let d = tree(&[
+            ("pkg/a.py", "one\ntwo\n"),
+            ("pkg/old.py", "x\n"),
+            ("gone/g.py", "bye\n"),
+        ]);
         let patch = "diff --git a/pkg/a.py b/pkg/a.py\n--- a/pkg/a.py\n+++ b/pkg/a.py\n@@ -1,2 +1,2 @@\n one\n-two\n+2\n\
 diff --git a/new/n.py b/new/n.py\nnew file mode 100755\n--- /dev/null\n+++ b/new/n.py\n@@ -0,0 +1,2 @@\n+#!/x\n+n\n\
 diff --git a/gone/g.py b/gone/g.py\ndeleted file mode 100644\n--- a/gone/g.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-bye\n\
 diff --git a/pkg/old.py b/pkg/renamed.py\nsimilarity index 50%\nrename from pkg/old.py\nrename to pkg/renamed.py\n--- a/pkg/old.py\n+++ b/pkg/renamed.py\n@@ -1 +1 @@\n-x\n+y\n";
         let applied = apply_patch(d.path(), patch, &ApplyOptions::GIT).unwrap();
-        assert_eq!(fs::read_to_string(d.path().join("pkg/a.py")).unwrap(), "one\n2\n");
-        assert_eq!(fs::read_to_string(d.path().join("new/n.py")).unwrap(), "#!/x\nn\n");
-        assert!(!d.path().join("gone").exists(), "emptied directories are removed, as git does");
+        assert_eq!(
+            fs::read_to_string(d.path().join("pkg/a.py")).unwrap(),
+            "one\n2\n"
+        );
+        assert_eq!(
+            fs::read_to_string(d.path().join("new/n.py")).unwrap(),
+            "#!/x\nn\n"
+        );
+        assert!(
+            !d.path().join("gone").exists(),
+            "emptied directories are removed, as git does"
+        );
         assert!(!d.path().join("pkg/old.py").exists());
-        assert_eq!(fs::read_to_string(d.path().join("pkg/renamed.py")).unwrap(), "y\n");
+        assert_eq!(
+            fs::read_to_string(d.path().join("pkg/renamed.py")).unwrap(),
+            "y\n"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(d.path().join("new/n.py")).unwrap().permissions().mode();
+            let mode = fs::metadata(d.path().join("new/n.py"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_ne!(mode & 0o100, 0);
         }
         let log = applied.log();
@@ -690,11 +772,19 @@ diff --git a/pkg/old.py b/pkg/renamed.py\nsimilarity index 50%\nrename from pkg/
         let d = tree(&[("a.py", "1\n2\n"), ("b.py", "x\n")]);
         let patch = "--- a/a.py\n+++ b/a.py\n@@ -1,2 +1,2 @@\n 1\n-2\n+3\n--- a/b.py\n+++ b/b.py\n@@ -1 +1 @@\n-nope\n+y\n";
         let e = apply_patch(d.path(), patch, &ApplyOptions::GIT).unwrap_err();
-        assert!(matches!(&e, ApplyError::Hunk { path, hunk: 1, .. } if path == "b.py"), "{e}");
+        assert!(
+            matches!(&e, ApplyError::Hunk { path, hunk: 1, .. } if path == "b.py"),
+            "{e}"
+        );
         assert_eq!(fs::read_to_string(d.path().join("a.py")).unwrap(), "1\n2\n");
         // Creating an existing file, deleting a missing one, modifying a missing one.
         let create = "--- /dev/null\n+++ b/a.py\n@@ -0,0 +1 @@\n+x\n";
-        assert!(apply_patch(d.path(), create, &ApplyOptions::GIT).unwrap_err().to_string().contains("already exists"));
+        assert!(
+            apply_patch(d.path(), create, &ApplyOptions::GIT)
+                .unwrap_err()
+                .to_string()
+                .contains("already exists")
+        );
         let delete = "--- a/zz.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n";
         assert!(apply_patch(d.path(), delete, &ApplyOptions::GIT).is_err());
         let partial_delete = "--- a/a.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-1\n";
@@ -706,13 +796,21 @@ diff --git a/pkg/old.py b/pkg/renamed.py\nsimilarity index 50%\nrename from pkg/
         let d = tree(&[("a.py", "1\n2\n3\n")]);
         let patch = "--- a/a.py\n+++ b/a.py\n@@ -1,3 +1,3 @@\n 1\n-2\n+two\n 3\n--- a/a.py\n+++ b/a.py\n@@ -1,3 +1,3 @@\n 1\n-two\n+TWO\n 3\n";
         apply_patch(d.path(), patch, &ApplyOptions::GIT).unwrap();
-        assert_eq!(fs::read_to_string(d.path().join("a.py")).unwrap(), "1\nTWO\n3\n");
+        assert_eq!(
+            fs::read_to_string(d.path().join("a.py")).unwrap(),
+            "1\nTWO\n3\n"
+        );
     }
 
     #[test]
     fn refuses_paths_that_leave_the_directory() {
         let d = tree(&[("a.py", "x\n")]);
-        for bad in ["../evil.py", "/etc/passwd", "x/../../evil.py", ".git/hooks/pre-commit"] {
+        for bad in [
+            "../evil.py",
+            "/etc/passwd",
+            "x/../../evil.py",
+            ".git/hooks/pre-commit",
+        ] {
             let p = format!("--- /dev/null\n+++ {bad}\n@@ -0,0 +1 @@\n+x\n");
             let e = apply_patch(d.path(), &p, &ApplyOptions::GIT).unwrap_err();
             assert_eq!(e.kind(), "path_escape", "{bad}: {e}");
@@ -723,7 +821,12 @@ diff --git a/pkg/old.py b/pkg/renamed.py\nsimilarity index 50%\nrename from pkg/
             new_path: Some("../evil.py".into()),
             ..Default::default()
         };
-        assert_eq!(apply(d.path(), &[fp], &ApplyOptions::GIT).unwrap_err().kind(), "path_escape");
+        assert_eq!(
+            apply(d.path(), &[fp], &ApplyOptions::GIT)
+                .unwrap_err()
+                .kind(),
+            "path_escape"
+        );
     }
 
     #[cfg(unix)]
@@ -732,7 +835,8 @@ diff --git a/pkg/old.py b/pkg/renamed.py\nsimilarity index 50%\nrename from pkg/
         let outside = tree(&[("secret.py", "s\n")]);
         let d = tree(&[("a.py", "x\n")]);
         std::os::unix::fs::symlink(outside.path(), d.path().join("link")).unwrap();
-        std::os::unix::fs::symlink(outside.path().join("secret.py"), d.path().join("s.py")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.py"), d.path().join("s.py"))
+            .unwrap();
         let through_dir = "--- /dev/null\n+++ b/link/new.py\n@@ -0,0 +1 @@\n+x\n";
         let e = apply_patch(d.path(), through_dir, &ApplyOptions::GIT).unwrap_err();
         assert!(e.to_string().contains("beyond a symbolic link"), "{e}");
@@ -740,7 +844,10 @@ diff --git a/pkg/old.py b/pkg/renamed.py\nsimilarity index 50%\nrename from pkg/
         let through_file = "--- a/s.py\n+++ b/s.py\n@@ -1 +1 @@\n-s\n+pwned\n";
         let e = apply_patch(d.path(), through_file, &ApplyOptions::GIT).unwrap_err();
         assert!(e.to_string().contains("symbolic link"), "{e}");
-        assert_eq!(fs::read_to_string(outside.path().join("secret.py")).unwrap(), "s\n");
+        assert_eq!(
+            fs::read_to_string(outside.path().join("secret.py")).unwrap(),
+            "s\n"
+        );
         // A patch that would create a symlink.
         let mk_link = "diff --git a/l b/l\nnew file mode 120000\n--- /dev/null\n+++ b/l\n@@ -0,0 +1 @@\n+/etc/passwd\n\\ No newline at end of file\n";
         let e = apply_patch(d.path(), mk_link, &ApplyOptions::GIT).unwrap_err();
@@ -751,7 +858,10 @@ diff --git a/pkg/old.py b/pkg/renamed.py\nsimilarity index 50%\nrename from pkg/
     // ---- equivalence with `git apply` ----
 
     fn git_available() -> bool {
-        std::process::Command::new("git").arg("--version").output().is_ok_and(|o| o.status.success())
+        std::process::Command::new("git")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
     }
 
     /// Every regular file under `root` (skipping `.git`) with its bytes and executable bit.
@@ -760,7 +870,11 @@ diff --git a/pkg/old.py b/pkg/renamed.py\nsimilarity index 50%\nrename from pkg/
             for e in fs::read_dir(dir).unwrap() {
                 let e = e.unwrap();
                 let p = e.path();
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+                let rel = p
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 if rel == ".git" {
                     continue;
                 }
@@ -814,12 +928,20 @@ diff --git a/pkg/old.py b/pkg/renamed.py\nsimilarity index 50%\nrename from pkg/
         for (i, p) in patches.iter().enumerate() {
             let a = apply_patch(ours.path(), p, &ApplyOptions::GIT);
             let b = git_apply(theirs.path(), p);
-            assert_eq!(a.is_ok(), b, "{what}: patch {i}: apply.rs {a:?}, git apply ok={b}");
+            assert_eq!(
+                a.is_ok(),
+                b,
+                "{what}: patch {i}: apply.rs {a:?}, git apply ok={b}"
+            );
             if !b {
                 return;
             }
         }
-        assert_eq!(snapshot(ours.path()), snapshot(theirs.path()), "{what}: trees differ");
+        assert_eq!(
+            snapshot(ours.path()),
+            snapshot(theirs.path()),
+            "{what}: trees differ"
+        );
     }
 
     fn mini_files(id: &str) -> Vec<(String, Vec<u8>)> {
@@ -869,18 +991,32 @@ diff --git a/pkg/old.py b/pkg/renamed.py\nsimilarity index 50%\nrename from pkg/
             let perturbations: [(&str, fn(&[u8]) -> Vec<u8>); 4] = [
                 ("top", |b| [b"# added\n# lines\n".as_slice(), b].concat()),
                 ("bottom", |b| [b, b"\n# trailing\n".as_slice()].concat()),
-                ("both", |b| [b"# x\n".as_slice(), b, b"# y\n".as_slice()].concat()),
-                ("no-final-newline", |b| b.strip_suffix(b"\n").unwrap_or(b).to_vec()),
+                ("both", |b| {
+                    [b"# x\n".as_slice(), b, b"# y\n".as_slice()].concat()
+                }),
+                ("no-final-newline", |b| {
+                    b.strip_suffix(b"\n").unwrap_or(b).to_vec()
+                }),
             ];
             for (name, f) in perturbations {
                 let files: Vec<(String, Vec<u8>)> = mini_files(&t.instance_id)
                     .into_iter()
-                    .map(|(p, c)| if touched.contains(&p) { (p.clone(), f(&c)) } else { (p, c) })
+                    .map(|(p, c)| {
+                        if touched.contains(&p) {
+                            (p.clone(), f(&c))
+                        } else {
+                            (p, c)
+                        }
+                    })
                     .collect();
                 let before = materialise(&files);
                 let ok = git_apply(before.path(), &t.patch);
                 failures_seen += usize::from(!ok);
-                compare_with_git(&files, &[&t.patch, &t.test_patch], &format!("{} ({name})", t.instance_id));
+                compare_with_git(
+                    &files,
+                    &[&t.patch, &t.test_patch],
+                    &format!("{} ({name})", t.instance_id),
+                );
             }
         }
         // Some perturbations must make git refuse, or the comparison would prove little.

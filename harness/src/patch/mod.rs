@@ -1,6 +1,7 @@
 //! Unified diffs: parsing (`parse`), the safety check every patch passes before it reaches a
-//! sandbox (`check`).
+//! sandbox (`check`), application to a directory without git (`apply`).
 
+pub mod apply;
 pub mod check;
 pub mod parse;
 

@@ -57,12 +57,70 @@ pub struct ParseError {
     pub message: String,
 }
 
+/// git writes a path with unusual bytes (non-ASCII, quotes, control characters) C-style quoted:
+/// `"caf\303\251.py"`. Unquoted paths are returned as they are.
+fn unquote(path: &str) -> String {
+    let Some(inner) = path.strip_prefix('"').and_then(|p| p.strip_suffix('"')) else {
+        return path.to_string();
+    };
+    let mut out = Vec::new();
+    let b = inner.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' || i + 1 == b.len() {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        let c = b[i + 1];
+        i += 2;
+        out.push(match c {
+            b'a' => 7,
+            b'b' => 8,
+            b't' => b'\t',
+            b'n' => b'\n',
+            b'v' => 11,
+            b'f' => 12,
+            b'r' => b'\r',
+            b'0'..=b'3'
+                if b.len() >= i + 2 && b[i..i + 2].iter().all(|d| (b'0'..=b'7').contains(d)) =>
+            {
+                let oct = &inner[i - 1..i + 2];
+                i += 2;
+                u8::from_str_radix(oct, 8).unwrap_or(b'?')
+            }
+            other => other,
+        });
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Splits the `a/X b/Y` of a `diff --git` line, either side possibly quoted.
+fn split_git_header(rest: &str) -> Option<(String, String)> {
+    if rest.starts_with('"') {
+        // The closing quote is the first `"` not escaped by a backslash.
+        let b = rest.as_bytes();
+        let mut i = 1;
+        while i < b.len() && b[i] != b'"' {
+            i += if b[i] == b'\\' { 2 } else { 1 };
+        }
+        let (a, tail) = rest.split_at((i + 1).min(rest.len()));
+        return Some((a.to_string(), tail.strip_prefix(' ')?.to_string()));
+    }
+    if let Some(q) = rest.find(" \"b/") {
+        return Some((rest[..q].to_string(), rest[q + 1..].to_string()));
+    }
+    let (a, b) = rest.split_once(" b/")?;
+    Some((a.to_string(), format!("b/{b}")))
+}
+
 fn strip_prefix(path: &str) -> Option<String> {
     // `--- a/x.py\t2024-01-01 …` (diff -u puts a timestamp after a tab).
     let path = path.split('\t').next().unwrap_or(path).trim_end();
     if path == "/dev/null" {
         return None;
     }
+    let path = &unquote(path);
     let path = path
         .strip_prefix("a/")
         .or_else(|| path.strip_prefix("b/"))
@@ -104,9 +162,9 @@ pub fn parse(patch: &str) -> Result<Vec<FilePatch>, ParseError> {
             };
             // Paths from the `diff --git a/X b/Y` header, used when no ---/+++ lines follow
             // (pure renames, mode changes, binary files).
-            if let Some((a, b)) = rest.split_once(" b/") {
-                fp.old_path = strip_prefix(a);
-                fp.new_path = Some(b.to_string());
+            if let Some((a, b)) = split_git_header(rest) {
+                fp.old_path = strip_prefix(&a);
+                fp.new_path = strip_prefix(&b);
             }
             i += 1;
             while i < lines.len()
@@ -121,14 +179,17 @@ pub fn parse(patch: &str) -> Result<Vec<FilePatch>, ParseError> {
                         .rsplit(' ')
                         .next()
                         .and_then(|m| u32::from_str_radix(m, 8).ok());
+                } else if let Some(m) = l.strip_prefix("new mode ") {
+                    // A mode change (`old mode 100644` / `new mode 100755`).
+                    fp.new_mode = u32::from_str_radix(m.trim(), 8).ok();
                 } else if l.starts_with("deleted file mode") {
                     fp.new_path = None;
                 } else if let Some(p) = l.strip_prefix("rename from ") {
                     fp.rename = true;
-                    fp.old_path = Some(p.to_string());
+                    fp.old_path = Some(unquote(p));
                 } else if let Some(p) = l.strip_prefix("rename to ") {
                     fp.rename = true;
-                    fp.new_path = Some(p.to_string());
+                    fp.new_path = Some(unquote(p));
                 } else if l.starts_with("Binary files ") || l.starts_with("GIT binary patch") {
                     fp.binary = true;
                 }
@@ -290,6 +351,20 @@ mod tests {
         let p = "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n\\ No newline at end of file\n+b\n\\ No newline at end of file\n";
         let h = &parse(p).unwrap()[0].hunks[0];
         assert!(h.old_no_newline && h.new_no_newline);
+    }
+
+    #[test]
+    fn quoted_paths_and_mode_changes() {
+        let p = "diff --git \"a/caf\\303\\251 x.py\" \"b/caf\\303\\251 x.py\"\nindex 1..2 100644\n--- \"a/caf\\303\\251 x.py\"\n+++ \"b/caf\\303\\251 x.py\"\n@@ -1 +1 @@\n-a\n+b\n";
+        let f = parse(p).unwrap();
+        assert_eq!(f[0].old_path.as_deref(), Some("café x.py"));
+        assert_eq!(f[0].new_path.as_deref(), Some("café x.py"));
+        let p = "diff --git a/run.sh b/run.sh\nold mode 100644\nnew mode 100755\n--- a/run.sh\n+++ b/run.sh\n@@ -1 +1 @@\n-a\n+b\n";
+        assert_eq!(parse(p).unwrap()[0].new_mode, Some(0o100755));
+        let p = "diff --git \"a/t\\tab\" \"b/t\\tab\"\nsimilarity index 100%\nrename from \"t\\tab\"\nrename to \"new\\\"q\"\n";
+        let f = parse(p).unwrap();
+        assert_eq!(f[0].old_path.as_deref(), Some("t\tab"));
+        assert_eq!(f[0].new_path.as_deref(), Some("new\"q"));
     }
 
     #[test]

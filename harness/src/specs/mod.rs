@@ -181,10 +181,10 @@ impl Spec {
 pub fn test_files(test_patch: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for file in patch_files(test_patch) {
-        if let Some(src) = file.source {
-            if !out.contains(&src) {
-                out.push(src);
-            }
+        if let Some(src) = file.source
+            && !out.contains(&src)
+        {
+            out.push(src);
         }
     }
     out
@@ -332,7 +332,7 @@ pub(crate) const ROW: Row = Row {
 pub(crate) const TEST_PYTEST: &str = "pytest -rA";
 
 impl Row {
-    fn to_spec(&self, family: &Family, version: &str) -> Spec {
+    fn to_spec(self, family: &Family, version: &str) -> Spec {
         let mut env = Vec::new();
         let mut pre_test = Vec::new();
         for c in self.eval_commands {
@@ -533,6 +533,36 @@ diff --git a/tests/validators/valid_urls.txt b/tests/validators/valid_urls.txt\n
         }
         assert!(for_repo_version("django/django", "9.9").is_none());
         assert!(for_repo_version("nobody/nothing", "1.0").is_none());
+    }
+
+    #[test]
+    fn tables_cover_every_official_version_of_the_twelve_repositories() {
+        let k = known();
+        assert_eq!(k.len(), 12);
+        let counts: Vec<(&str, usize)> = k.iter().map(|(r, v)| (*r, v.len())).collect();
+        assert_eq!(
+            counts,
+            [
+                ("astropy/astropy", 17),
+                ("django/django", 20),
+                ("matplotlib/matplotlib", 19),
+                ("mwaskom/seaborn", 4),
+                ("pallets/flask", 6),
+                ("psf/requests", 28),
+                ("pydata/xarray", 9),
+                ("pylint-dev/pylint", 14),
+                ("pytest-dev/pytest", 20),
+                ("scikit-learn/scikit-learn", 7),
+                ("sphinx-doc/sphinx", 34),
+                ("sympy/sympy", 15),
+            ]
+        );
+        for (repo, versions) in k {
+            for v in versions {
+                let s = for_repo_version(repo, v).unwrap();
+                assert!(!s.python.is_empty() && !s.test_cmd.is_empty(), "{repo} {v}");
+            }
+        }
     }
 
     #[test]

@@ -204,3 +204,47 @@ pub fn unzip_into(archive: &[u8], dest: &Path) -> Result<(), SandboxError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, data) in entries {
+            w.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn unzips_members_and_refuses_escapes() {
+        let d = tempfile::tempdir().unwrap();
+        let z = zip_of(&[("pkg/a.py", b"a = 1\n"), ("pkg/sub/b.py", b"b")]);
+        unzip_into(&z, d.path()).unwrap();
+        assert_eq!(fs::read(d.path().join("pkg/a.py")).unwrap(), b"a = 1\n");
+        assert_eq!(zip_member(&z, "pkg/sub/b.py").unwrap(), b"b");
+        assert!(zip_member(&z, "nope").is_err());
+        for evil in ["../evil.py", "pkg/../../evil.py"] {
+            let z = zip_of(&[(evil, b"x")]);
+            let e = unzip_into(&z, d.path()).unwrap_err();
+            assert!(e.to_string().contains("leaves the archive"), "{evil}: {e}");
+        }
+        // An absolute name is taken as relative to the destination.
+        unzip_into(&zip_of(&[("/abs/evil.py", b"x")]), d.path()).unwrap();
+        assert!(d.path().join("abs/evil.py").exists());
+        assert!(!d.path().parent().unwrap().join("evil.py").exists());
+    }
+
+    #[test]
+    fn pins_are_well_formed() {
+        for p in SITE_WHEELS.iter().chain([&RUNTIME_WHEEL]) {
+            assert_eq!(p.sha256.len(), 64);
+            assert!(p.url.starts_with("https://files.pythonhosted.org/"));
+            assert!(p.url.ends_with(p.file_name));
+        }
+        assert_eq!(PYTHON_WASM_SHA256.len(), 64);
+    }
+}

@@ -102,7 +102,14 @@ impl Mounts {
             return Err(SandboxError::Io(format!("{path}: is a directory")));
         }
         if let Some((parent, _)) = r.rel.rsplit_once('/') {
-            r.dir.create_dir_all(parent).map_err(|e| map_io(path, e))?;
+            match r.dir.metadata(parent) {
+                Ok(md) if md.is_dir() => {}
+                Ok(_) => return Err(SandboxError::Io(format!("{path}: not a directory"))),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    r.dir.create_dir_all(parent).map_err(|e| map_io(path, e))?
+                }
+                Err(e) => return Err(map_io(path, e)),
+            }
         }
         if let Ok(md) = r.dir.symlink_metadata(&r.rel) {
             if md.file_type().is_symlink() {

@@ -32,7 +32,9 @@ use crate::exec::{ExecOptions, ExecOutput};
 use crate::{Sandbox, SandboxError};
 use command::Program;
 use fileops::{Mounts, Out, TESTBED, TMP, normalize};
-pub use runtime::{Mount, RunResult, RunSpec, Runtime, SITE_GUEST_DIR, runtime, runtime_async};
+pub use runtime::{
+    Mount, RunResult, RunSpec, Runtime, SITE_GUEST_DIR, environment_id, runtime, runtime_async,
+};
 
 /// Limits that hold for every command of a sandbox (the deadline and output cap come with each
 /// command's `ExecOptions`).
@@ -73,6 +75,15 @@ fn io(path: &Path, e: impl std::fmt::Display) -> SandboxError {
     SandboxError::Io(format!("{}: {e}", path.display()))
 }
 
+/// The sandbox's private directory (its `/tmp`, `/dev` and, for scratch sandboxes, the working
+/// copy).
+fn scratch_dir() -> Result<tempfile::TempDir, SandboxError> {
+    tempfile::Builder::new()
+        .prefix("protege-wasi-")
+        .tempdir()
+        .map_err(|e| SandboxError::Io(format!("scratch directory: {e}")))
+}
+
 impl WasiSandbox {
     /// A sandbox over the existing host directory `root` (it becomes `/testbed`), with default
     /// limits. The first sandbox of a process prepares the runtime (see `runtime`).
@@ -98,10 +109,26 @@ impl WasiSandbox {
         if !root.is_dir() {
             return Err(io(&root, "not a directory"));
         }
-        let scratch = tempfile::Builder::new()
-            .prefix("protege-wasi-")
-            .tempdir()
-            .map_err(|e| SandboxError::Io(format!("scratch directory: {e}")))?;
+        Self::build(rt, root, scratch_dir()?, limits)
+    }
+
+    /// A sandbox over a fresh, empty working copy that it owns: the directory is removed on
+    /// `close` (or drop). Fill it through `root()` or `write_file`.
+    pub async fn open_scratch(limits: WasiLimits) -> Result<Self, SandboxError> {
+        let rt = runtime_async().await?;
+        let scratch = scratch_dir()?;
+        let root = scratch.path().join("testbed");
+        std::fs::create_dir(&root).map_err(|e| io(&root, e))?;
+        let root = root.canonicalize().map_err(|e| io(&root, e))?;
+        Self::build(rt, root, scratch, limits)
+    }
+
+    fn build(
+        rt: Arc<Runtime>,
+        root: PathBuf,
+        scratch: tempfile::TempDir,
+        limits: WasiLimits,
+    ) -> Result<Self, SandboxError> {
         let tmp = scratch.path().join("tmp");
         let dev = scratch.path().join("dev");
         std::fs::create_dir(&tmp).map_err(|e| io(&tmp, e))?;
@@ -169,6 +196,9 @@ impl WasiSandbox {
     ) -> Result<ExecOutput, SandboxError> {
         let mut env = runtime::base_env(cwd);
         for (k, v) in extra_env {
+            if k == "PROTEGE_CWD" {
+                continue;
+            }
             let v = if k == "PYTHONPATH" {
                 format!("{v}:{SITE_GUEST_DIR}")
             } else {
@@ -202,9 +232,16 @@ impl WasiSandbox {
         // Whatever was written to /dev/null is gone.
         let _ = std::fs::write(self.dev.join("null"), b"");
         let res = res?;
+        let mut output = String::from_utf8_lossy(&res.output).into_owned();
+        if res.memory_cap_hit {
+            output.push_str(&format!(
+                "\n[protege: the sandbox's memory cap of {} MiB was reached]\n",
+                self.limits.memory >> 20
+            ));
+        }
         Ok(ExecOutput {
             exit_code: res.exit_code.map(i64::from),
-            output: String::from_utf8_lossy(&res.output).into_owned(),
+            output,
             timed_out: res.timed_out,
             truncated: res.truncated,
             duration: res.duration,

@@ -137,6 +137,9 @@ pub struct RunResult {
     pub truncated: bool,
     pub timed_out: bool,
     pub duration: Duration,
+    /// The guest asked for more memory than its cap allowed at least once (Python then
+    /// usually raises `MemoryError`).
+    pub memory_cap_hit: bool,
 }
 
 /// The engine, the compiled module and the prepared site directory.
@@ -219,12 +222,7 @@ impl Runtime {
 
     /// Identifies the environment commands run in: module sha256 and site digest.
     pub fn environment_id(&self) -> String {
-        format!(
-            "wasi:python-{}@{}+site@{}",
-            fetch::PYTHON_VERSION,
-            PYTHON_WASM_SHA256,
-            self.site_digest
-        )
+        environment_id()
     }
 
     /// The host directory mapped read-only at `/opt/site`.
@@ -268,11 +266,24 @@ impl Runtime {
             output_limit: 1 << 20,
             memory_limit: 1 << 30,
         };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
-        let res = rt.block_on(self.run(&spec))?;
+        // On a thread of its own, so that this works whether or not the caller is inside an
+        // async runtime.
+        let res = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?
+                        .block_on(self.run(&spec))
+                })
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(SandboxError::EngineUnavailable(
+                        "byte-compiling the site directory panicked".into(),
+                    ))
+                })
+        })?;
         if res.exit_code != Some(0) {
             return Err(SandboxError::EngineUnavailable(format!(
                 "byte-compiling the site directory failed ({:?}): {}",
@@ -358,6 +369,7 @@ impl Runtime {
                 truncated,
                 timed_out,
                 duration,
+                memory_cap_hit,
             })
         };
         match outcome {
@@ -387,7 +399,11 @@ impl Runtime {
                     Some(Trap::StackOverflow) => {
                         "stack overflow (call stack exhausted)".to_string()
                     }
-                    Some(t) => format!("wasm trap: {t}"),
+                    // A C stack that overflows in linear memory shows as an access out of bounds.
+                    Some(Trap::MemoryOutOfBounds) => {
+                        format!("{e} (the guest's C stack probably overflowed: deep recursion)")
+                    }
+                    Some(_) => e.to_string(),
                     None => format!("{e:#}"),
                 };
                 Err(SandboxError::Crash(format!("{what}{context}")))
@@ -401,6 +417,8 @@ pub(crate) fn base_env(cwd: &str) -> Vec<(String, String)> {
     [
         ("PYTHONPATH", SITE_GUEST_DIR),
         ("PYTHONDONTWRITEBYTECODE", "1"),
+        // stdout and stderr share one capture: unbuffered, they interleave as written.
+        ("PYTHONUNBUFFERED", "1"),
         ("PYTHONNOUSERSITE", "1"),
         ("HOME", "/tmp"),
         ("TMPDIR", "/tmp"),
@@ -412,7 +430,19 @@ pub(crate) fn base_env(cwd: &str) -> Vec<(String, String)> {
     .collect()
 }
 
-fn site_digest() -> String {
+/// Identifies the environment commands run in: the module's sha256 and the site directory's
+/// digest (the pinned wheels and protege's shims). Known without preparing anything.
+pub fn environment_id() -> String {
+    format!(
+        "wasi:python-{}@{}+site@{}",
+        fetch::PYTHON_VERSION,
+        PYTHON_WASM_SHA256,
+        site_digest()
+    )
+}
+
+/// Digest of the site directory's inputs.
+pub fn site_digest() -> String {
     let mut text = String::from(SITE_LAYOUT);
     for w in &SITE_WHEELS {
         text.push('\n');

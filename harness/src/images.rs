@@ -226,3 +226,104 @@ pub async fn build_mini(
     }
     Ok(out)
 }
+
+/// The base layer of real SWE-bench instances (build tools, locales, Miniconda).
+pub const SWEBENCH_BASE_IMAGE: &str = "protege/sweb.base.x86_64:latest";
+
+/// Fetches the first reachable of `urls` (the environment file a spec needs).
+fn fetch_first(urls: &[String]) -> Result<String, SandboxError> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into();
+    let mut errors = Vec::new();
+    for url in urls {
+        match agent.get(url).call() {
+            Ok(mut r) => {
+                return r
+                    .body_mut()
+                    .read_to_string()
+                    .map_err(|e| SandboxError::Io(format!("{url}: {e}")));
+            }
+            Err(e) => errors.push(format!("{url}: {e}")),
+        }
+    }
+    Err(SandboxError::Io(format!(
+        "cannot fetch the environment file (GitHub must be reachable):\n  {}",
+        errors.join("\n  ")
+    )))
+}
+
+/// Builds the three layers the official harness uses for one real SWE-bench task — base,
+/// environment (per repository/version and environment file), instance — from protege's specs.
+/// Needs GitHub (the environment file, the clone) and the package registries (conda, PyPI);
+/// returns the instance image id.
+pub async fn build_swebench(
+    engine: &DockerEngine,
+    task: &Task,
+    force: bool,
+    progress: Progress<'_>,
+) -> Result<String, SandboxError> {
+    use crate::specs::dockerfiles::{
+        EnvFile, base_dockerfile, clean_environment_yml, clean_requirements, env_dockerfile,
+        env_file_urls, env_key, env_setup_script, instance_dockerfile, repo_setup_script,
+    };
+    use crate::specs::{Packages, for_task};
+    let spec = for_task(task).map_err(|e| SandboxError::Unsupported(e.to_string()))?;
+    let name = protege_name(&task.instance_id);
+    if !force {
+        if let Some(id) = engine.image_id(&name).await? {
+            return Ok(id);
+        }
+    }
+    ensure_base(engine, progress).await?;
+    if force || engine.image_id(SWEBENCH_BASE_IMAGE).await?.is_none() {
+        let ctx = context(&base_dockerfile(BASE_IMAGE, "x86_64"), &[])?;
+        engine.build(SWEBENCH_BASE_IMAGE, ctx, progress).await?;
+    }
+    let commit = if task.environment_setup_commit.is_empty() {
+        &task.base_commit
+    } else {
+        &task.environment_setup_commit
+    };
+    let urls = env_file_urls(&spec, commit);
+    let fetched = if urls.is_empty() {
+        None
+    } else {
+        Some(fetch_first(&urls)?)
+    };
+    let file = match (&spec.packages, &fetched) {
+        (Packages::Requirements, Some(text)) => {
+            // `-r other.txt` lines name files beside the requirements file at the same commit.
+            let base_url = urls[0]
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .unwrap_or_default();
+            Some(clean_requirements(text, |other| {
+                fetch_first(&[format!("{base_url}/{other}")]).ok()
+            }))
+        }
+        (Packages::EnvironmentYml, Some(text)) => Some(clean_environment_yml(text)),
+        _ => None,
+    };
+    let env_file = match (&spec.packages, &file) {
+        (Packages::Requirements, Some(t)) => EnvFile::Requirements(t),
+        (Packages::EnvironmentYml, Some(t)) => EnvFile::EnvironmentYml(t),
+        _ => EnvFile::None,
+    };
+    let env_script = env_setup_script(&spec, env_file);
+    let env_image = format!("protege/sweb.env.x86_64.{}:latest", env_key(&env_script));
+    if force || engine.image_id(&env_image).await?.is_none() {
+        let ctx = context(
+            &env_dockerfile(SWEBENCH_BASE_IMAGE),
+            &[("setup_env.sh".into(), env_script.as_bytes())],
+        )?;
+        engine.build(&env_image, ctx, progress).await?;
+    }
+    let repo_script = repo_setup_script(task, &spec);
+    let ctx = context(
+        &instance_dockerfile(&env_image),
+        &[("setup_repo.sh".into(), repo_script.as_bytes())],
+    )?;
+    engine.build(&name, ctx, progress).await
+}

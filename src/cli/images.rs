@@ -44,23 +44,33 @@ pub async fn images(cmd: ImagesCommand) -> anyhow::Result<ExitCode> {
                 .tasks
                 .into_iter()
                 .partition(|t| mini::is_mini(&t.instance_id));
-            if !other.is_empty() {
-                bail!(
-                    "{} task(s) are not built-in (e.g. {}): building images for real SWE-bench \
-                     repositories needs GitHub and the package registries; pull the official \
-                     images with `protege images pull` instead",
-                    other.len(),
-                    other[0].instance_id
-                );
-            }
             let progress = |line: &str| {
                 if line.starts_with("Step ") || line.contains("cannot be pulled") {
                     eprintln!("  {line}");
                 }
             };
-            let built = images::build_mini(&engine, &builtin, a.force, &progress).await?;
-            for (id, image) in built {
-                println!("{id}\t{}", &image[..image.len().min(19)]);
+            if !builtin.is_empty() {
+                for (id, image) in images::build_mini(&engine, &builtin, a.force, &progress).await?
+                {
+                    println!("{id}\t{}", &image[..image.len().min(19)]);
+                }
+            }
+            // Real SWE-bench instances: base, environment and instance layers from the specs.
+            let mut failed = 0;
+            for t in &other {
+                match images::build_swebench(&engine, t, a.force, &progress).await {
+                    Ok(image) => println!("{}\t{}", t.instance_id, &image[..image.len().min(19)]),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("error: {}: {e}", t.instance_id);
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!(
+                    "{failed} of {} image(s) could not be built (see the errors above)",
+                    other.len()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -92,10 +92,10 @@ pub fn fetch(k: Known) -> Result<(TaskSet, Source), DatasetError> {
     let cached = cache_dir()
         .join("datasets")
         .join(format!("{}.parquet", k.name));
-    if cached.exists() {
-        if let Ok(set) = load_verified(&cached, k) {
-            return Ok((set, Source::Cache(cached)));
-        }
+    if cached.exists()
+        && let Ok(set) = load_verified(&cached, k)
+    {
+        return Ok((set, Source::Cache(cached)));
     }
     let download_error = match download(k.url, &cached) {
         Ok(()) => match load_verified(&cached, k) {

@@ -33,10 +33,8 @@ pub async fn resolve(
     let official = official_name(&task.instance_id);
     let ours = protege_name(&task.instance_id);
     let builtin = mini::is_mini(&task.instance_id);
-    if !builtin {
-        if let Some(id) = engine.image_id(&official).await? {
-            return Ok(Resolved { name: official, id });
-        }
+    if !builtin && let Some(id) = engine.image_id(&official).await? {
+        return Ok(Resolved { name: official, id });
     }
     if let Some(id) = engine.image_id(&ours).await? {
         return Ok(Resolved { name: ours, id });
@@ -60,15 +58,14 @@ pub fn debian_mirror() -> String {
     if let Ok(m) = std::env::var("PROTEGE_DEBIAN_MIRROR") {
         return m;
     }
-    if let Ok(text) = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources") {
-        if let Some(uri) = text
+    if let Ok(text) = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
+        && let Some(uri) = text
             .lines()
             .filter_map(|l| l.strip_prefix("URIs:"))
             .flat_map(|l| l.split_whitespace())
             .find(|u| u.ends_with("/debian") || u.ends_with("/debian/"))
-        {
-            return uri.to_string();
-        }
+    {
+        return uri.to_string();
     }
     if let Ok(text) = std::fs::read_to_string("/etc/apt/sources.list") {
         for l in text.lines() {
@@ -204,11 +201,9 @@ pub async fn build_mini(
     let mut out = Vec::new();
     for task in tasks {
         let name = protege_name(&task.instance_id);
-        if !force {
-            if let Some(id) = engine.image_id(&name).await? {
-                out.push((task.instance_id.clone(), id));
-                continue;
-            }
+        if !force && let Some(id) = engine.image_id(&name).await? {
+            out.push((task.instance_id.clone(), id));
+            continue;
         }
         let files: Vec<(String, &[u8])> = mini::repo_files(&task.instance_id)
             .into_iter()
@@ -271,10 +266,8 @@ pub async fn build_swebench(
     use crate::specs::{Packages, for_task};
     let spec = for_task(task).map_err(|e| SandboxError::Unsupported(e.to_string()))?;
     let name = protege_name(&task.instance_id);
-    if !force {
-        if let Some(id) = engine.image_id(&name).await? {
-            return Ok(id);
-        }
+    if !force && let Some(id) = engine.image_id(&name).await? {
+        return Ok(id);
     }
     ensure_base(engine, progress).await?;
     if force || engine.image_id(SWEBENCH_BASE_IMAGE).await?.is_none() {

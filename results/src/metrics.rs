@@ -99,10 +99,10 @@ pub fn per_repo<'a>(
             .tasks += 1;
     }
     for r in records {
-        if r.verdict.outcome == Outcome::Resolved {
-            if let Some(row) = rows.get_mut(&r.repo) {
-                row.resolved += 1;
-            }
+        if r.verdict.outcome == Outcome::Resolved
+            && let Some(row) = rows.get_mut(&r.repo)
+        {
+            row.resolved += 1;
         }
     }
     rows.into_values()

@@ -117,15 +117,15 @@ pub fn parse(
     expert_action: &str,
     collaborate_token: Option<&str>,
 ) -> Result<Action, ParseError> {
-    if let Some(tok) = collaborate_token.filter(|t| !t.is_empty()) {
-        if let Some((_, after)) = reply.split_once(tok) {
-            let q = after.trim();
-            return Ok(Action::AskExpert(if q.is_empty() {
-                reply.replace(tok, "").trim().to_string()
-            } else {
-                q.to_string()
-            }));
-        }
+    if let Some(tok) = collaborate_token.filter(|t| !t.is_empty())
+        && let Some((_, after)) = reply.split_once(tok)
+    {
+        let q = after.trim();
+        return Ok(Action::AskExpert(if q.is_empty() {
+            reply.replace(tok, "").trim().to_string()
+        } else {
+            q.to_string()
+        }));
     }
     if reply.trim().is_empty() {
         return Err(ParseError("the reply is empty".into()));

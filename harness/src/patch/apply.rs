@@ -74,6 +74,7 @@ pub enum Action {
     Create,
     Delete,
     Rename,
+    Copy,
 }
 
 /// Where one hunk went.
@@ -110,7 +111,7 @@ impl Applied {
         let mut s = String::new();
         for f in &self.files {
             let _ = match (f.action, &f.from) {
-                (Action::Rename, Some(from)) => {
+                (Action::Rename | Action::Copy, Some(from)) => {
                     writeln!(s, "Applied patch {from} => {} cleanly.", f.path)
                 }
                 (Action::Create, _) => writeln!(s, "Applied patch {} (new file) cleanly.", f.path),
@@ -195,30 +196,28 @@ fn sides(h: &Hunk) -> Sides<'_> {
             HunkLine::Add(s) => new.push((s.as_bytes(), true)),
         }
     }
-    if h.old_no_newline {
-        if let Some(last) = old.last_mut() {
-            last.1 = false;
-        }
+    if h.old_no_newline
+        && let Some(last) = old.last_mut()
+    {
+        last.1 = false;
     }
-    if h.new_no_newline {
-        if let Some(last) = new.last_mut() {
-            last.1 = false;
-        }
+    if h.new_no_newline
+        && let Some(last) = new.last_mut()
+    {
+        last.1 = false;
     }
     let leading = h
         .lines
         .iter()
         .take_while(|l| matches!(l, HunkLine::Context(_)))
         .count();
-    let trailing = if leading == h.lines.len() {
-        0
-    } else {
-        h.lines
-            .iter()
-            .rev()
-            .take_while(|l| matches!(l, HunkLine::Context(_)))
-            .count()
-    };
+    // As git counts them: a hunk of context only has all its lines leading and trailing.
+    let trailing = h
+        .lines
+        .iter()
+        .rev()
+        .take_while(|l| matches!(l, HunkLine::Context(_)))
+        .count();
     Sides {
         old,
         new,
@@ -295,7 +294,8 @@ fn apply_hunks(
         let mut found = None;
         for f in 0..=fuzz {
             let lead = f.min(s.leading);
-            let trail = f.min(s.trailing);
+            // Never drop a line twice (a hunk of context only).
+            let trail = f.min(s.trailing).min(s.old.len() - lead);
             if f > 0 && f > s.leading.max(s.trailing) {
                 // Nothing more to drop: more fuzz cannot help.
                 break;
@@ -520,6 +520,22 @@ pub fn apply(dir: &Path, files: &[FilePatch], opts: &ApplyOptions) -> Result<App
                 }
                 tree.overlay.insert(old.clone(), State::Absent);
                 (Action::Delete, old.clone(), None, hunks)
+            }
+            (Some(old), Some(new)) if f.copy && old != new => {
+                let State::Present { bytes, exec } = tree.get(old)? else {
+                    return Err(file_err(
+                        old,
+                        "does not exist, so it cannot be copied".into(),
+                    ));
+                };
+                if let State::Present { .. } = tree.get(new)? {
+                    return Err(file_err(new, "already exists (copy target)".into()));
+                }
+                let exec = mode_exec(f.new_mode, exec).map_err(|m| file_err(new, m))?;
+                let (bytes, hunks) = run(old, &bytes)?;
+                tree.overlay
+                    .insert(new.clone(), State::Present { bytes, exec });
+                (Action::Copy, new.clone(), Some(old.clone()), hunks)
             }
             (Some(old), Some(new)) if f.rename && old != new => {
                 let State::Present { bytes, exec } = tree.get(old)? else {
@@ -971,6 +987,127 @@ diff --git a/pkg/old.py b/pkg/renamed.py\nsimilarity index 50%\nrename from pkg/
         }
     }
 
+    /// Patches made by `git diff -M -C` with every kind of section (modify, rename and copy with
+    /// edits, mode change, delete, create in a new directory, quoted non-ASCII name, CRLF, no
+    /// newline at end of file) apply as `git apply` applies them.
+    #[test]
+    fn git_generated_patches_match_git_apply() {
+        if !git_available() {
+            eprintln!("SKIPPED: git is not installed");
+            return;
+        }
+        let long: String = (1..=40).map(|i| format!("line {i}\n")).collect();
+        let base: Vec<(String, Vec<u8>)> = [
+            ("a.py", "1\n2\n3\n".to_string()),
+            ("b.py", long.replace("line", "b")),
+            ("big.py", long.clone()),
+            ("run.sh", "echo hi\n".into()),
+            ("café.py", "x = 'é'\ny = 1\n".into()),
+            ("crlf.txt", "a\r\nb\r\nc\r\n".into()),
+            ("nonl.txt", "first\nend".into()),
+            ("dir/gone.py", "bye\n".into()),
+        ]
+        .into_iter()
+        .map(|(p, c)| (p.to_string(), c.into_bytes()))
+        .collect();
+        let repo = materialise(&base);
+        let git = |args: &[&str]| {
+            let o = std::process::Command::new("git")
+                .args([
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "user.email=t@t",
+                    "-c",
+                    "core.quotePath=true",
+                ])
+                .args(args)
+                .current_dir(repo.path())
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            String::from_utf8(o.stdout).unwrap()
+        };
+        git(&["add", "-A"]);
+        git(&["commit", "-q", "-m", "base"]);
+        let w = |p: &str, c: &str| {
+            let path = repo.path().join(p);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, c).unwrap();
+        };
+        w("a.py", "1\ntwo\n3\n");
+        fs::remove_file(repo.path().join("b.py")).unwrap();
+        w(
+            "moved/b2.py",
+            &long.replace("line", "b").replace("b 20\n", "b twenty\n"),
+        );
+        w("big_copy.py", &long.replace("line 7\n", "line seven\n"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let p = repo.path().join("run.sh");
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        // (A mode change alone would be a section without hunks, which `check` refuses.)
+        w("run.sh", "echo hello\n");
+        w("café.py", "x = 'é'\ny = 'ü'\n");
+        w("crlf.txt", "a\r\nB\r\nc\r\n");
+        w("nonl.txt", "first\nend\n");
+        fs::remove_file(repo.path().join("dir/gone.py")).unwrap();
+        w("new/dir/n.py", "print('new')\n");
+        git(&["add", "-A"]);
+        let patch = git(&["diff", "--cached", "-M", "-C", "--find-copies-harder"]);
+        for expected in [
+            "rename from b.py",
+            "copy from big.py",
+            "new mode 100755",
+            "\"a/caf\\303\\251.py\"",
+            "deleted file mode",
+            "new file mode",
+            "\\ No newline at end of file",
+        ] {
+            assert!(
+                patch.contains(expected),
+                "{expected} missing from:\n{patch}"
+            );
+        }
+        compare_with_git(&base, &[&patch], "git-generated patch");
+        // And in reverse, from the patched tree back to the base.
+        let reverse = git(&["diff", "--cached", "-R", "-M", "-C", "--find-copies-harder"]);
+        let patched = materialise(&base);
+        apply_patch(patched.path(), &patch, &ApplyOptions::GIT).unwrap();
+        let files: Vec<(String, Vec<u8>)> = snapshot(patched.path())
+            .into_iter()
+            .map(|(p, (c, _))| (p, c))
+            .collect();
+        compare_with_git(&files, &[&reverse], "reversed git-generated patch");
+    }
+
+    /// A section that only changes the mode (no hunks) applies when handed to `apply` directly
+    /// (`check` refuses sections without hunks).
+    #[cfg(unix)]
+    #[test]
+    fn mode_only_change() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tree(&[("run.sh", "echo\n")]);
+        let p = "diff --git a/run.sh b/run.sh\nold mode 100644\nnew mode 100755\n";
+        let files = parse(p).unwrap();
+        apply(d.path(), &files, &ApplyOptions::GIT).unwrap();
+        let mode = fs::metadata(d.path().join("run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o111, 0o111);
+        assert_eq!(
+            fs::read_to_string(d.path().join("run.sh")).unwrap(),
+            "echo\n"
+        );
+    }
+
     /// The same patches against perturbed trees (lines added at the top or the bottom of the
     /// files they touch, a context line changed): apply.rs and git agree on success and result.
     #[test]
@@ -988,7 +1125,8 @@ diff --git a/pkg/old.py b/pkg/renamed.py\nsimilarity index 50%\nrename from pkg/
                 .chain(parse(&t.test_patch).unwrap().iter())
                 .filter_map(|f| f.old_path.clone())
                 .collect();
-            let perturbations: [(&str, fn(&[u8]) -> Vec<u8>); 4] = [
+            type Perturb = fn(&[u8]) -> Vec<u8>;
+            let perturbations: [(&str, Perturb); 4] = [
                 ("top", |b| [b"# added\n# lines\n".as_slice(), b].concat()),
                 ("bottom", |b| [b, b"\n# trailing\n".as_slice()].concat()),
                 ("both", |b| {

@@ -59,7 +59,13 @@ pub fn check(patch: &str) -> Result<Vec<FilePatch>, PatchProblem> {
                 f.paths().next().unwrap_or("?").to_string(),
             ));
         }
-        if f.hunks.is_empty() && !f.rename && !f.is_delete() && !f.is_create() {
+        if f.hunks.is_empty()
+            && !f.rename
+            && !f.copy
+            && f.new_mode.is_none()
+            && !f.is_delete()
+            && !f.is_create()
+        {
             return Err(PatchProblem::NotADiff(format!(
                 "line {}: a file section with no hunks",
                 f.line

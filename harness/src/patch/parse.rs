@@ -28,7 +28,9 @@ pub struct FilePatch {
     pub hunks: Vec<Hunk>,
     pub binary: bool,
     pub rename: bool,
-    /// `new file mode 100755` and the like.
+    /// `copy from` / `copy to` (`git diff -C`): the old file stays, the new one is made from it.
+    pub copy: bool,
+    /// `new file mode 100755`, `new mode 100755` and the like.
     pub new_mode: Option<u32>,
     /// The 1-based line of the patch where this file's section starts.
     pub line: usize,
@@ -189,6 +191,12 @@ pub fn parse(patch: &str) -> Result<Vec<FilePatch>, ParseError> {
                     fp.old_path = Some(unquote(p));
                 } else if let Some(p) = l.strip_prefix("rename to ") {
                     fp.rename = true;
+                    fp.new_path = Some(unquote(p));
+                } else if let Some(p) = l.strip_prefix("copy from ") {
+                    fp.copy = true;
+                    fp.old_path = Some(unquote(p));
+                } else if let Some(p) = l.strip_prefix("copy to ") {
+                    fp.copy = true;
                     fp.new_path = Some(unquote(p));
                 } else if l.starts_with("Binary files ") || l.starts_with("GIT binary patch") {
                     fp.binary = true;

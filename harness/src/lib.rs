@@ -9,3 +9,5 @@ pub mod patch;
 pub mod regrade;
 pub mod runner;
 pub mod specs;
+#[cfg(feature = "wasi")]
+pub mod workspace;

@@ -355,17 +355,19 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
     }
 
     let policy_started = Instant::now();
-    let attempt = match (&env, shared.policy.needs_workspace(), &shared.engine) {
-        (_, false, _) => shared.policy.solve(task, None).await,
-        (Ok((image, _)), true, Some(engine)) => {
-            let ws = DockerSandbox::start(engine, image, &cfg.run_id, &cfg.limits).await?;
-            let a = shared.policy.solve(task, Some(&ws)).await;
-            let _ = protege_sandboxes::Sandbox::close(&ws).await;
-            a
+    let attempt = if !shared.policy.needs_workspace() {
+        shared.policy.solve(task, None).await
+    } else {
+        match open_workspace(shared, task, sandbox_name, &env).await {
+            Ok(ws) => {
+                let a = shared.policy.solve(task, Some(ws.as_ref())).await;
+                let _ = ws.close().await;
+                a
+            }
+            Err(e) => Err(protege_policies::PolicyError::Failed(format!(
+                "no workspace: {e}"
+            ))),
         }
-        _ => Err(protege_policies::PolicyError::Config(
-            "this policy needs a Docker workspace, which is not available".into(),
-        )),
     };
     let policy_ms = policy_started.elapsed().as_millis() as u64;
     let (patch, policy_note, trajectory) = match attempt {
@@ -448,6 +450,38 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
         .map_err(|e| RunError::Io(format!("{}: {e}", shared.store.path().display())))?;
     let overhead = record.stats.overhead_ms() as f64 / 1000.0;
     Ok((record, true, Some(overhead)))
+}
+
+/// A fresh workspace for a policy that acts in one: a container from the instance image, or a
+/// WASI working copy of a built-in task.
+async fn open_workspace(
+    shared: &Shared,
+    task: &Task,
+    sandbox: &str,
+    env: &Result<(String, String), SandboxError>,
+) -> Result<Box<dyn protege_sandboxes::Sandbox>, SandboxError> {
+    match (sandbox, env, &shared.engine) {
+        (_, Err(e), _) => Err(e.clone()),
+        ("docker", Ok((image, _)), Some(engine)) => {
+            let ws =
+                DockerSandbox::start(engine, image, &shared.cfg.run_id, &shared.cfg.limits).await?;
+            Ok(Box::new(ws))
+        }
+        ("wasi", _, _) => wasi_workspace(task).await,
+        _ => Err(SandboxError::EngineUnavailable("no Docker engine".into())),
+    }
+}
+
+#[cfg(feature = "wasi")]
+async fn wasi_workspace(task: &Task) -> Result<Box<dyn protege_sandboxes::Sandbox>, SandboxError> {
+    Ok(Box::new(crate::workspace::WasiWorkspace::open(task).await?))
+}
+
+#[cfg(not(feature = "wasi"))]
+async fn wasi_workspace(_: &Task) -> Result<Box<dyn protege_sandboxes::Sandbox>, SandboxError> {
+    Err(SandboxError::Unsupported(
+        "built without the `wasi` feature".into(),
+    ))
 }
 
 async fn evaluate(

@@ -22,7 +22,11 @@ pub struct Step {
     pub actor: Actor,
     pub tokens_in: u64,
     pub tokens_out: u64,
+    /// Wall time of the whole step: the model's reply and carrying out the action.
     pub ms: u64,
+    /// The part of `ms` spent waiting for the model.
+    #[serde(default)]
+    pub model_ms: u64,
     /// The model's whole reply (thought and action).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub response: String,
@@ -113,6 +117,7 @@ mod tests {
             tokens_in: tin,
             tokens_out: tout,
             ms: 0,
+            model_ms: 0,
             response: String::new(),
             note: None,
             cost: 0.01,

@@ -22,6 +22,18 @@ pub trait Sandbox: Send + Sync {
     async fn exec(&self, command: &str, opts: &ExecOptions) -> Result<ExecOutput, SandboxError>;
     async fn write_file(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError>;
     async fn read_file(&self, path: &str) -> Result<Vec<u8>, SandboxError>;
+    /// Removes a file (an agent undoing the creation of one).
+    async fn remove_file(&self, path: &str) -> Result<(), SandboxError> {
+        let quoted = format!("'{}'", path.replace('\'', "'\\''"));
+        let out = self
+            .exec(&format!("rm -f -- {quoted}"), &ExecOptions::default())
+            .await?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(SandboxError::Io(format!("removing {path}: {}", out.output)))
+        }
+    }
     /// The working copy's changes against `base_commit` as a unified diff (`git diff` form),
     /// new files included: what an agent submits.
     async fn diff(&self, base_commit: &str) -> Result<String, SandboxError> {

@@ -28,6 +28,9 @@ pub struct ReplayArgs {
     /// Print the reproduced patch on stdout.
     #[arg(long)]
     pub print: bool,
+    /// The workspace to replay in: docker, or wasi (built-in tasks).
+    #[arg(long, default_value = "docker")]
+    pub sandbox: String,
 }
 
 pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
@@ -45,11 +48,19 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         );
     };
     let cfg = load_config(args.config.as_deref())?.agent;
-    let engine = DockerEngine::connect().await?;
-    let image = images::resolve(&engine, task, &|l| eprintln!("  {l}")).await?;
-    let ws =
-        DockerSandbox::start(&engine, &image.name, "replay", &ContainerLimits::default()).await?;
-    let result = agent::replay(&traj, task, &ws, &cfg).await;
+    let ws: Box<dyn Sandbox> = match args.sandbox.as_str() {
+        "docker" => {
+            let engine = DockerEngine::connect().await?;
+            let image = images::resolve(&engine, task, &|l| eprintln!("  {l}")).await?;
+            Box::new(
+                DockerSandbox::start(&engine, &image.name, "replay", &ContainerLimits::default())
+                    .await?,
+            )
+        }
+        "wasi" => wasi_workspace(task).await?,
+        other => bail!("--sandbox {other}: expected docker or wasi"),
+    };
+    let result = agent::replay(&traj, task, ws.as_ref(), &cfg).await;
     ws.close().await?;
     let patch = result.map_err(anyhow::Error::msg)?;
     if args.print {
@@ -71,4 +82,16 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         );
         Ok(ExitCode::from(1))
     }
+}
+
+#[cfg(feature = "wasi")]
+async fn wasi_workspace(task: &protege_datasets::Task) -> anyhow::Result<Box<dyn Sandbox>> {
+    Ok(Box::new(
+        protege_harness::workspace::WasiWorkspace::open(task).await?,
+    ))
+}
+
+#[cfg(not(feature = "wasi"))]
+async fn wasi_workspace(_: &protege_datasets::Task) -> anyhow::Result<Box<dyn Sandbox>> {
+    bail!("this protege was built without the `wasi` feature")
 }

@@ -123,7 +123,7 @@ pub async fn evaluate(task: &Task, spec: &Spec, patch: &str, timeout: Duration) 
 }
 
 /// Writes the base files of a mini task into `root`.
-fn materialise(task: &Task, root: &std::path::Path) -> Result<(), SandboxError> {
+pub(crate) fn materialise(task: &Task, root: &std::path::Path) -> Result<(), SandboxError> {
     let files = mini::repo_files(&task.instance_id);
     if files.is_empty() {
         return Err(SandboxError::Io(format!(

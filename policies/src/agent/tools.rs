@@ -260,9 +260,11 @@ impl<'a> Tools<'a> {
                         .write_file(&p, &bytes)
                         .await
                         .map_err(|e| e.to_string())?,
-                    None => {
-                        self.run(&format!("rm -f {}", quote(&p))).await;
-                    }
+                    None => self
+                        .sandbox
+                        .remove_file(&p)
+                        .await
+                        .map_err(|e| e.to_string())?,
                 }
                 format!("undid the last edit of {path}")
             }

@@ -173,12 +173,16 @@ fn dataset_row_missing_a_field_is_named_and_the_rest_runs() {
 #[test]
 fn docker_not_running_gives_one_clear_message() {
     let tmp = tempfile::tempdir().unwrap();
+    let no_docker = format!("unix://{}/no-docker.sock", tmp.path().display());
     let o = std::process::Command::new(bin())
-        .args(["run", "--out", tmp.path().to_str().unwrap()])
-        .env(
-            "DOCKER_HOST",
-            format!("unix://{}/no-docker.sock", tmp.path().display()),
-        )
+        .args([
+            "run",
+            "--sandbox",
+            "docker",
+            "--out",
+            tmp.path().to_str().unwrap(),
+        ])
+        .env("DOCKER_HOST", &no_docker)
         .output()
         .unwrap();
     let (_, stderr) = text(&o);
@@ -197,6 +201,37 @@ fn docker_not_running_gives_one_clear_message() {
         1,
         "{stderr}"
     );
+}
+
+/// Without `--sandbox`, a machine with no Docker engine grades under WASI and says so.
+#[test]
+fn without_docker_the_default_run_falls_back_to_wasi() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(bin())
+        .args([
+            "run",
+            "--instances",
+            "protege-mini__romanum-1",
+            "--out",
+            tmp.path().to_str().unwrap(),
+            "--run-id",
+            "nodocker",
+        ])
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}/no-docker.sock", tmp.path().display()),
+        )
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no Docker engine answers; grading under WASI"),
+        "{stderr}"
+    );
+    let recs = records(&tmp.path().join("nodocker"));
+    assert_eq!(recs[0]["sandbox"], "wasi");
+    assert_eq!(recs[0]["verdict"]["outcome"], "resolved");
 }
 
 #[test]

@@ -318,7 +318,6 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
         _ => Err(SandboxError::EngineUnavailable("no Docker engine".into())),
     };
 
-    // The policy's attempt (a workspace sandbox only for policies that need one).
     let env_id = env
         .as_ref()
         .map(|(_, id)| id.as_str())
@@ -354,6 +353,7 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
         return Ok((prev, false, None));
     }
 
+    // The policy's attempt (a workspace sandbox only for policies that need one).
     let policy_started = Instant::now();
     let attempt = if !shared.policy.needs_workspace() {
         shared.policy.solve(task, None).await

@@ -39,7 +39,6 @@ pub struct AgentConfig {
     pub expert_history_steps: usize,
     /// Observations are cut to this many bytes.
     pub observation_limit: usize,
-    pub loop_window: usize,
     pub slm_params: GenParams,
     pub expert_params: GenParams,
 }
@@ -57,7 +56,6 @@ impl Default for AgentConfig {
             max_expert_tokens: 32_000,
             expert_history_steps: 8,
             observation_limit: 6000,
-            loop_window: 5,
             slm_params: GenParams {
                 max_new_tokens: 384,
                 ..GenParams::default()

@@ -150,6 +150,35 @@ fn agent_with_smollm2_and_an_expert_over_loopback() {
         );
         assert!(o.status.success(), "{id}: {}", text(&o).1);
     }
+    // One rollout line per episode, with the conversation and the reward's components.
+    let rollouts: Vec<serde_json::Value> = std::fs::read_to_string(run.join("rollouts.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rollouts.len(), 2);
+    for r in &rollouts {
+        let msgs = r["messages"].as_array().unwrap();
+        assert_eq!(msgs[0]["role"], "system");
+        assert_eq!(msgs[1]["role"], "user");
+        assert_eq!(
+            msgs.len(),
+            2 + 2 * 3,
+            "three replies and three observations"
+        );
+        assert!(
+            msgs[3]["content"]
+                .as_str()
+                .unwrap()
+                .starts_with("EXPERT ADVICE:")
+        );
+        assert!(r["tokens"]["expert_in"].as_u64().unwrap() > 0);
+        let rw = &r["reward"];
+        let total = rw["r_task"].as_f64().unwrap()
+            - rw["lambda_loop"].as_f64().unwrap() * rw["c_loop"].as_f64().unwrap()
+            - rw["lambda_collab"].as_f64().unwrap() * rw["c_collab"].as_f64().unwrap();
+        assert!((total - rw["total"].as_f64().unwrap()).abs() < 1e-9);
+    }
     assert!(
         stdout.contains("| 2 | all | 3.0 |"),
         "the agent table shows the steps: {stdout}"

@@ -7,6 +7,7 @@ pub mod images;
 pub mod parsers;
 pub mod patch;
 pub mod regrade;
+pub mod rollout;
 pub mod runner;
 pub mod specs;
 #[cfg(feature = "wasi")]

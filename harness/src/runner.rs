@@ -111,6 +111,8 @@ struct Shared {
     previous: BTreeMap<String, Record>,
     engine: Option<DockerEngine>,
     environments: Mutex<BTreeMap<String, String>>,
+    /// Serialises appends to `rollouts.jsonl`.
+    rollouts: Mutex<()>,
 }
 
 /// Runs every task. Records already finished with the same cache key are kept, not redone.
@@ -146,6 +148,7 @@ pub async fn run(
         previous: loaded.latest.into_iter().collect(),
         engine,
         environments: Mutex::default(),
+        rollouts: Mutex::default(),
     });
 
     let interactive = !cfg.quiet && std::io::stderr().is_terminal();
@@ -448,6 +451,15 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
         .store
         .append(&record)
         .map_err(|e| RunError::Io(format!("{}: {e}", shared.store.path().display())))?;
+    if let Some(t) = &trajectory {
+        let path = cfg.out_dir.join("rollouts.jsonl");
+        let _guard = shared.rollouts.lock().expect("rollouts lock");
+        protege_results::store::append_line(
+            &path,
+            &crate::rollout::rollout(&cfg.run_id, task, t, &record),
+        )
+        .map_err(|e| RunError::Io(format!("{}: {e}", path.display())))?;
+    }
     let overhead = record.stats.overhead_ms() as f64 / 1000.0;
     Ok((record, true, Some(overhead)))
 }

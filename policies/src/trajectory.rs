@@ -48,6 +48,10 @@ pub struct Trajectory {
     pub exit_reason: String,
     /// The submitted patch (the workspace's diff against the base commit).
     pub patch: String,
+    /// The small model's whole conversation as it last saw it (system, issue, then its replies
+    /// and the observations), for trainers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<crate::lm::Message>,
 }
 
 /// Whitespace-normalised form of an action, for loop detection.

@@ -41,24 +41,27 @@ impl RecordStore {
 
     /// Appends one record as a single line. Safe to call from several workers at once.
     pub fn append(&self, record: &Record) -> std::io::Result<()> {
-        let mut line = serde_json::to_string(record).map_err(std::io::Error::other)?;
-        line.push('\n');
         let _guard = self.lock.lock().expect("record lock");
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
-        // A previous crash may have left a partial last line; start on a fresh line.
-        if needs_newline(&self.path)? {
-            f.write_all(b"\n")?;
-        }
-        f.write_all(line.as_bytes())?;
-        f.sync_data()
+        append_line(&self.path, record)
     }
 
     pub fn load(&self) -> Loaded {
         load(&self.path)
     }
+}
+
+/// Appends one JSON value as one line with a single write, flushed to disk. Callers that write
+/// from several threads hold a lock around it.
+pub fn append_line<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let mut line = serde_json::to_string(value).map_err(std::io::Error::other)?;
+    line.push('\n');
+    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    // A previous crash may have left a partial last line; start on a fresh line.
+    if needs_newline(path)? {
+        f.write_all(b"\n")?;
+    }
+    f.write_all(line.as_bytes())?;
+    f.sync_data()
 }
 
 fn needs_newline(path: &Path) -> std::io::Result<bool> {

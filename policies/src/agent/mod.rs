@@ -246,6 +246,7 @@ impl AgentPolicy {
             messages.push(Message::user(observation));
         }
         traj.exit_reason = exit;
+        traj.messages = messages;
         traj.patch = match ws.diff(&task.base_commit).await {
             Ok(d) => d,
             Err(e) => {

@@ -236,7 +236,7 @@ pub async fn run(
                 }
                 Some(Err(e)) => {
                     drop(stream);
-                    if let Some(engine) = &shared.engine { engine.remove_all().await; }
+                    if let Some(engine) = &shared.engine { engine.remove_all(&cfg.run_id).await; }
                     return Err(e);
                 }
             },
@@ -250,7 +250,7 @@ pub async fn run(
     main_bar.finish_and_clear();
     if let Some(engine) = &shared.engine {
         // Containers of cancelled instances: removed before returning, even on Ctrl-C.
-        engine.remove_all().await;
+        engine.remove_all(&cfg.run_id).await;
     }
     outcome.records = tasks
         .tasks

@@ -92,9 +92,8 @@ impl DockerSandbox {
             std::process::id() as u64 * 1_000_000 + next_serial()
         );
         let opts = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = engine
-            .docker
-            .create_container(Some(opts), body)
+        let id = engine
+            .create_tracked(opts, body)
             .await
             .map_err(|e| match e {
                 bollard::errors::Error::DockerResponseServerError {
@@ -104,10 +103,9 @@ impl DockerSandbox {
                     "creating a container from {image}: {e}"
                 )),
             })?;
-        engine.track(&created.id);
         let sandbox = DockerSandbox {
             engine: engine.clone(),
-            id: created.id,
+            id,
             closed: AtomicBool::new(false),
         };
         if let Err(e) = engine

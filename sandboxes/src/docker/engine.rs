@@ -1,8 +1,11 @@
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::Notify;
+
 use bollard::Docker;
-use bollard::query_parameters::RemoveContainerOptionsBuilder;
+use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
 
 use crate::SandboxError;
 
@@ -15,6 +18,9 @@ pub const LABEL: &str = "dev.protege.run";
 pub struct DockerEngine {
     pub(crate) docker: Docker,
     live: Arc<Mutex<HashSet<String>>>,
+    /// Container creations under way; `remove_all` waits for them, since a creation cut off by
+    /// cancellation still makes a container on the engine's side.
+    creating: Arc<(AtomicUsize, Notify)>,
 }
 
 fn not_running(detail: impl std::fmt::Display) -> SandboxError {
@@ -35,11 +41,33 @@ impl DockerEngine {
         Ok(DockerEngine {
             docker,
             live: Arc::default(),
+            creating: Arc::new((AtomicUsize::new(0), Notify::new())),
         })
     }
 
     pub fn client(&self) -> &Docker {
         &self.docker
+    }
+
+    /// Creates a container in a task of its own, so that cancelling the caller cannot lose a
+    /// container the engine goes on to create; its id is tracked before the count drops.
+    pub(crate) async fn create_tracked(
+        &self,
+        opts: bollard::query_parameters::CreateContainerOptions,
+        body: bollard::models::ContainerCreateBody,
+    ) -> Result<String, bollard::errors::Error> {
+        let engine = self.clone();
+        self.creating.0.fetch_add(1, Ordering::SeqCst);
+        let task = tokio::spawn(async move {
+            let r = engine.docker.create_container(Some(opts), body).await;
+            if let Ok(c) = &r {
+                engine.track(&c.id);
+            }
+            engine.creating.0.fetch_sub(1, Ordering::SeqCst);
+            engine.creating.1.notify_waiters();
+            r.map(|c| c.id)
+        });
+        task.await.expect("container creation task panicked")
     }
 
     pub(crate) fn track(&self, id: &str) {
@@ -73,11 +101,37 @@ impl DockerEngine {
         }
     }
 
-    /// Removes every container this process still holds (Ctrl-C, fatal errors).
-    pub async fn remove_all(&self) {
+    /// Removes every container this process still holds (Ctrl-C, fatal errors), once the
+    /// creations under way have finished, then any other container labelled with `run_id`
+    /// (one a killed earlier process of the same run left behind).
+    pub async fn remove_all(&self, run_id: &str) {
+        loop {
+            let notified = self.creating.1.notified();
+            if self.creating.0.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            notified.await;
+        }
         let ids: Vec<String> = self.live.lock().expect("lock").iter().cloned().collect();
         for id in ids {
             let _ = self.remove(&id).await;
+        }
+        for id in self.labelled(run_id).await {
+            let _ = self.remove(&id).await;
+        }
+    }
+
+    /// Containers (running or not) carrying protege's label with this run id.
+    pub async fn labelled(&self, run_id: &str) -> Vec<String> {
+        let filters =
+            std::collections::HashMap::from([("label", vec![format!("{LABEL}={run_id}")])]);
+        let opts = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        match self.docker.list_containers(Some(opts)).await {
+            Ok(list) => list.into_iter().filter_map(|c| c.id).collect(),
+            Err(_) => Vec::new(),
         }
     }
 }

@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 use bollard::Docker;
-use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
 
 use crate::SandboxError;
 
@@ -84,7 +87,8 @@ impl DockerEngine {
     }
 
     /// Force-removes a container (no graceful stop: a test container holds nothing worth
-    /// waiting ten seconds for).
+    /// waiting ten seconds for), and returns once it is gone — also when another removal of it
+    /// was already under way.
     pub async fn remove(&self, id: &str) -> Result<(), SandboxError> {
         let opts = RemoveContainerOptionsBuilder::new()
             .force(true)
@@ -97,6 +101,17 @@ impl DockerEngine {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => {
+                // "removal already in progress": wait for the engine to finish it.
+                let opts = WaitContainerOptionsBuilder::new()
+                    .condition("removed")
+                    .build();
+                let mut wait = self.docker.wait_container(id, Some(opts));
+                while wait.next().await.is_some() {}
+                Ok(())
+            }
             Err(e) => Err(SandboxError::Io(format!("removing container {id}: {e}"))),
         }
     }

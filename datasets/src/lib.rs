@@ -5,6 +5,7 @@
 //! (the built-in task set embedded in the binary). Predictions come from `prediction::load`.
 
 pub mod error;
+pub mod http;
 pub mod load;
 pub mod mini;
 pub mod prediction;

@@ -159,6 +159,7 @@ fn load_verified(path: &Path, k: Known) -> Result<TaskSet, DatasetError> {
 /// download never leaves a truncated cache entry.
 fn download(url: &str, dest: &Path) -> Result<(), String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(crate::http::tls_config())
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_global(Some(Duration::from_secs(600)))
         .build()

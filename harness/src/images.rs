@@ -228,6 +228,7 @@ pub const SWEBENCH_BASE_IMAGE: &str = "protege/sweb.base.x86_64:latest";
 /// Fetches the first reachable of `urls` (the environment file a spec needs).
 fn fetch_first(urls: &[String]) -> Result<String, SandboxError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(protege_datasets::http::tls_config())
         .timeout_global(Some(std::time::Duration::from_secs(60)))
         .build()
         .into();

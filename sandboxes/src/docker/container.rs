@@ -132,19 +132,12 @@ impl DockerSandbox {
     /// The engine's `OOMKilled` flag covers the container's main process only, so the memory
     /// cgroup's own `oom_kill` counter (v2 `memory.events`, v1 `memory.oom_control`) is read too.
     pub async fn oom_killed(&self) -> bool {
-        let flagged = match self
-            .engine
-            .docker
-            .inspect_container(
-                &self.id,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
+        if self
+            .state()
             .await
+            .and_then(|s| s.oom_killed)
+            .unwrap_or(false)
         {
-            Ok(info) => info.state.and_then(|s| s.oom_killed).unwrap_or(false),
-            Err(_) => false,
-        };
-        if flagged {
             return true;
         }
         let probe =
@@ -163,18 +156,20 @@ impl DockerSandbox {
     }
 
     async fn running(&self) -> bool {
-        match self
-            .engine
+        self.state().await.and_then(|s| s.running).unwrap_or(false)
+    }
+
+    /// The engine's view of the container (`None` when it cannot be inspected).
+    async fn state(&self) -> Option<bollard::models::ContainerState> {
+        self.engine
             .docker
             .inspect_container(
                 &self.id,
                 None::<bollard::query_parameters::InspectContainerOptions>,
             )
             .await
-        {
-            Ok(info) => info.state.and_then(|s| s.running).unwrap_or(false),
-            Err(_) => false,
-        }
+            .ok()
+            .and_then(|info| info.state)
     }
 }
 

@@ -115,41 +115,9 @@ pub fn wheel_bytes(p: &Pinned) -> Result<Vec<u8>, SandboxError> {
     Ok(bytes)
 }
 
-/// Roots for HTTPS: the system's bundle (so a TLS-inspecting proxy trusted by the machine works
-/// too), Mozilla's roots where the system has none.
-fn root_certs() -> ureq::tls::RootCerts {
-    let candidates = std::env::var_os("SSL_CERT_FILE")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(
-            [
-                "/etc/ssl/certs/ca-certificates.crt",
-                "/etc/pki/tls/certs/ca-bundle.crt",
-                "/etc/ssl/cert.pem",
-            ]
-            .map(PathBuf::from),
-        );
-    for path in candidates {
-        let Ok(pem) = fs::read(&path) else { continue };
-        let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-            .filter_map(|item| match item {
-                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                _ => None,
-            })
-            .collect();
-        if !certs.is_empty() {
-            return ureq::tls::RootCerts::new_with_certs(&certs);
-        }
-    }
-    ureq::tls::RootCerts::WebPki
-}
-
 fn download(url: &str) -> Result<Vec<u8>, String> {
-    let tls = ureq::tls::TlsConfig::builder()
-        .root_certs(root_certs())
-        .build();
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(tls)
+        .tls_config(protege_datasets::http::tls_config())
         .timeout_connect(Some(Duration::from_secs(15)))
         .timeout_global(Some(Duration::from_secs(600)))
         .build()

@@ -6,11 +6,7 @@
 
 use std::process::Command;
 
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
-    v[rank.min(v.len()) - 1]
-}
+use protege_results::metrics::percentile;
 
 fn main() {
     let bin = env!("CARGO_BIN_EXE_protege");
@@ -68,8 +64,8 @@ fn main() {
         println!(
             "{sandbox}: {steps} steps, {:.1} steps/minute; loop overhead per step (excluding the model): median {:.1} ms, p90 {:.1} ms",
             steps as f64 / (total_ms / 60_000.0),
-            pct(&mut overhead.clone(), 50.0),
-            pct(&mut overhead, 90.0)
+            percentile(&overhead, 50.0).unwrap(),
+            percentile(&overhead, 90.0).unwrap()
         );
     }
 }

@@ -6,6 +6,8 @@
 
 use std::process::Command;
 
+use protege_results::metrics::percentile;
+
 fn peak_children_rss_kib() -> i64 {
     // SAFETY: getrusage writes into the zeroed struct we pass and has no other effect.
     unsafe {
@@ -13,12 +15,6 @@ fn peak_children_rss_kib() -> i64 {
         libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru);
         ru.ru_maxrss
     }
-}
-
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
-    v[rank.min(v.len()) - 1]
 }
 
 fn main() {
@@ -66,9 +62,9 @@ fn main() {
         let n = overhead.len();
         println!(
             "| {workers} | {n} | {wall:.2} | {:.3} | {:.3} | {:.3} |",
-            pct(&mut overhead.clone(), 50.0),
-            pct(&mut overhead, 90.0),
-            pct(&mut tests, 50.0)
+            percentile(&overhead, 50.0).unwrap(),
+            percentile(&overhead, 90.0).unwrap(),
+            percentile(&tests, 50.0).unwrap()
         );
     }
     println!(

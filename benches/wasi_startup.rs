@@ -11,14 +11,9 @@ use std::time::{Duration, Instant};
 use protege_harness::grading::report::{is_resolved, tests_status};
 use protege_harness::grading::wasi::evaluate;
 use protege_harness::{eval_script, specs};
+use protege_results::metrics::percentile;
 use protege_sandboxes::wasi::{WasiLimits, WasiSandbox, runtime_async};
 use protege_sandboxes::{ExecOptions, Sandbox};
-
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
-    v[rank.min(v.len()) - 1]
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -87,7 +82,7 @@ async fn main() {
             sb.exec(cmd, &opts).await.unwrap();
             v.push(ms(t.elapsed()));
         }
-        let (p50, p90) = (pct(&mut v, 50.0), pct(&mut v, 90.0));
+        let (p50, p90) = (percentile(&v, 50.0).unwrap(), percentile(&v, 90.0).unwrap());
         println!(
             "| `{cmd}` | {p50:.2} | {p90:.2} | {:.2} | {:.2} |",
             v[0],
@@ -123,12 +118,12 @@ async fn main() {
         };
         let wall = t.elapsed();
         let resolved = outcomes.iter().filter(|(r, _)| *r).count();
-        let mut tests: Vec<f64> = outcomes.iter().map(|(_, d)| d.as_secs_f64()).collect();
+        let tests: Vec<f64> = outcomes.iter().map(|(_, d)| d.as_secs_f64()).collect();
         println!(
             "| {workers} at a time | {:.1} | {resolved}/{} | {:.2} |",
             wall.as_secs_f64(),
             set.tasks.len(),
-            pct(&mut tests, 50.0)
+            percentile(&tests, 50.0).unwrap()
         );
     }
 }

@@ -2,7 +2,9 @@
 //! files): one TLS configuration.
 
 use std::fs;
+use std::io::Read;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// TLS trusting the system's CA bundle (so a TLS-inspecting proxy the machine trusts works
 /// too), Mozilla's roots where the system has none.
@@ -37,4 +39,23 @@ fn root_certs() -> ureq::tls::RootCerts {
         }
     }
     ureq::tls::RootCerts::WebPki
+}
+
+/// GETs `url` whole: at most `limit` bytes, within the connect and overall deadlines.
+pub fn get(url: &str, connect: Duration, overall: Duration, limit: u64) -> Result<Vec<u8>, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(tls_config())
+        .timeout_connect(Some(connect))
+        .timeout_global(Some(overall))
+        .build()
+        .into();
+    let mut resp = agent.get(url).call().map_err(|e| e.to_string())?;
+    let mut body = Vec::new();
+    resp.body_mut()
+        .with_config()
+        .limit(limit)
+        .reader()
+        .read_to_end(&mut body)
+        .map_err(|e| e.to_string())?;
+    Ok(body)
 }

@@ -7,7 +7,6 @@
 //! So a download is accepted only when it holds exactly the pinned rows, whatever its encoding.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -158,18 +157,12 @@ fn load_verified(path: &Path, k: Known) -> Result<TaskSet, DatasetError> {
 /// Downloads to a temporary file beside `dest`, then renames it in place, so an interrupted
 /// download never leaves a truncated cache entry.
 fn download(url: &str, dest: &Path) -> Result<(), String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(crate::http::tls_config())
-        .timeout_connect(Some(Duration::from_secs(10)))
-        .timeout_global(Some(Duration::from_secs(600)))
-        .build()
-        .into();
-    let mut resp = agent.get(url).call().map_err(|e| e.to_string())?;
-    let mut body = Vec::new();
-    resp.body_mut()
-        .as_reader()
-        .read_to_end(&mut body)
-        .map_err(|e| e.to_string())?;
+    let body = crate::http::get(
+        url,
+        Duration::from_secs(10),
+        Duration::from_secs(600),
+        1 << 30,
+    )?;
     let dir = dest.parent().expect("cache path has a parent");
     fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let tmp = dest.with_extension("parquet.part");

@@ -227,18 +227,17 @@ pub const SWEBENCH_BASE_IMAGE: &str = "protege/sweb.base.x86_64:latest";
 
 /// Fetches the first reachable of `urls` (the environment file a spec needs).
 fn fetch_first(urls: &[String]) -> Result<String, SandboxError> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(protege_datasets::http::tls_config())
-        .timeout_global(Some(std::time::Duration::from_secs(60)))
-        .build()
-        .into();
+    use std::time::Duration;
     let mut errors = Vec::new();
     for url in urls {
-        match agent.get(url).call() {
-            Ok(mut r) => {
-                return r
-                    .body_mut()
-                    .read_to_string()
+        match protege_datasets::http::get(
+            url,
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            10 << 20,
+        ) {
+            Ok(body) => {
+                return String::from_utf8(body)
                     .map_err(|e| SandboxError::Io(format!("{url}: {e}")));
             }
             Err(e) => errors.push(format!("{url}: {e}")),

@@ -116,21 +116,12 @@ pub fn wheel_bytes(p: &Pinned) -> Result<Vec<u8>, SandboxError> {
 }
 
 fn download(url: &str) -> Result<Vec<u8>, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(protege_datasets::http::tls_config())
-        .timeout_connect(Some(Duration::from_secs(15)))
-        .timeout_global(Some(Duration::from_secs(600)))
-        .build()
-        .into();
-    let mut resp = agent.get(url).call().map_err(|e| e.to_string())?;
-    let mut body = Vec::new();
-    resp.body_mut()
-        .with_config()
-        .limit(256 << 20)
-        .reader()
-        .read_to_end(&mut body)
-        .map_err(|e| e.to_string())?;
-    Ok(body)
+    protege_datasets::http::get(
+        url,
+        Duration::from_secs(15),
+        Duration::from_secs(600),
+        256 << 20,
+    )
 }
 
 /// Reads one member of a zip archive.

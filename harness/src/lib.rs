@@ -1,7 +1,9 @@
 //! The harness: specs, eval scripts, log parsers, grading, and the runner that ties a policy's
 //! attempts to verdicts and records.
 
+pub mod episode;
 pub mod eval_script;
+pub mod grader;
 pub mod grading;
 pub mod images;
 pub mod parsers;
@@ -9,6 +11,7 @@ pub mod patch;
 pub mod regrade;
 pub mod rollout;
 pub mod runner;
+pub mod serve;
 pub mod specs;
 #[cfg(feature = "wasi")]
 pub mod workspace;

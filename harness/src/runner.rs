@@ -19,48 +19,17 @@ use protege_policies::Policy;
 use protege_results::manifest::Manifest;
 use protege_results::reward::RewardConfig;
 use protege_results::store::RecordStore;
-use protege_results::{InfraError, Outcome, Record, Report, Stats, Verdict};
+use protege_results::{Record, Stats};
 use protege_sandboxes::SandboxError;
-use protege_sandboxes::docker::{ContainerLimits, DockerEngine, DockerSandbox};
+use protege_sandboxes::docker::{ContainerLimits, DockerEngine};
 
+use crate::grader::Grader;
 use crate::grading::EvalOutcome;
-use crate::grading::docker::{self as docker_grading, DockerEval};
 use crate::grading::report::report_json;
-use crate::grading::verdict::{flaky_tests, from_outcome, parse_statuses, precheck};
-use crate::images;
+use crate::grading::verdict::precheck;
 use crate::specs::{self, Spec};
 
-/// Which sandbox grades the patches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SandboxKind {
-    Docker,
-    Wasi,
-    /// WASI for tasks whose spec allows it, Docker otherwise.
-    Auto,
-}
-
-impl SandboxKind {
-    pub fn parse(s: &str) -> Result<SandboxKind, String> {
-        match s {
-            "docker" => Ok(SandboxKind::Docker),
-            "wasi" => Ok(SandboxKind::Wasi),
-            "auto" => Ok(SandboxKind::Auto),
-            _ => Err(format!(
-                "unknown sandbox `{s}`: expected docker, wasi or auto"
-            )),
-        }
-    }
-
-    fn for_spec(self, spec: &Spec) -> &'static str {
-        match self {
-            SandboxKind::Docker => "docker",
-            SandboxKind::Wasi => "wasi",
-            SandboxKind::Auto if spec.wasi_ok && cfg!(feature = "wasi") => "wasi",
-            SandboxKind::Auto => "docker",
-        }
-    }
-}
+pub use crate::grader::SandboxKind;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunConfig {
@@ -109,7 +78,7 @@ struct Shared {
     policy: Arc<dyn Policy>,
     store: RecordStore,
     previous: BTreeMap<String, Record>,
-    engine: Option<DockerEngine>,
+    grader: Grader,
     environments: Mutex<BTreeMap<String, String>>,
     /// Serialises appends to `rollouts.jsonl`.
     rollouts: Mutex<()>,
@@ -137,16 +106,25 @@ pub async fn run(
             .unwrap_or(false)
     });
     let engine = if needs_docker {
-        Some(DockerEngine::connect().await?)
+        Ok(DockerEngine::connect().await?)
     } else {
-        None
+        Err(SandboxError::EngineUnavailable(
+            "not connected: no task of this run needs Docker".into(),
+        ))
     };
+    let grader = Grader::new(
+        engine,
+        cfg.run_id.clone(),
+        cfg.limits.clone(),
+        cfg.test_timeout,
+        cfg.reruns,
+    );
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
         policy,
         store,
         previous: loaded.latest.into_iter().collect(),
-        engine,
+        grader,
         environments: Mutex::default(),
         rollouts: Mutex::default(),
     });
@@ -236,7 +214,7 @@ pub async fn run(
                 }
                 Some(Err(e)) => {
                     drop(stream);
-                    if let Some(engine) = &shared.engine { engine.remove_all(&cfg.run_id).await; }
+                    shared.grader.remove_all().await;
                     return Err(e);
                 }
             },
@@ -248,10 +226,8 @@ pub async fn run(
     }
     drop(stream);
     main_bar.finish_and_clear();
-    if let Some(engine) = &shared.engine {
-        // Containers of cancelled instances: removed before returning, even on Ctrl-C.
-        engine.remove_all(&cfg.run_id).await;
-    }
+    // Containers of cancelled instances: removed before returning, even on Ctrl-C.
+    shared.grader.remove_all().await;
     outcome.records = tasks
         .tasks
         .iter()
@@ -285,53 +261,19 @@ fn cache_key(
     sha256_hex(parts.join("\0").as_bytes())
 }
 
-fn infra_verdict(kind: &str, message: String) -> Verdict {
-    Verdict {
-        outcome: Outcome::InfraError,
-        report: Report {
-            patch_exists: true,
-            ..Default::default()
-        },
-        infra_error: Some(InfraError {
-            kind: kind.into(),
-            message,
-        }),
-        patch_problem: None,
-        flaky: Vec::new(),
-    }
-}
-
 /// One instance: returns its record, whether it was graded now, and its overhead in seconds.
 async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>), RunError> {
     let started = Instant::now();
     let cfg = &shared.cfg;
-    let spec = specs::for_task(task);
-    let sandbox_name = spec
-        .as_ref()
-        .map(|s| cfg.sandbox.for_spec(s))
-        .unwrap_or("docker");
-
     // The environment the tests would run in, known before any work so that resuming is cheap.
-    let env: Result<(String, String), SandboxError> = match (&spec, sandbox_name, &shared.engine) {
-        (Err(_), _, _) => Ok((String::new(), String::new())),
-        (Ok(_), "docker", Some(engine)) => images::resolve(engine, task, &|_| {})
-            .await
-            .map(|r| (r.name, r.id)),
-        (Ok(_), "wasi", _) => wasi_environment_id().map(|id| ("wasi".to_string(), id)),
-        _ => Err(SandboxError::EngineUnavailable("no Docker engine".into())),
-    };
-
-    let env_id = env
-        .as_ref()
-        .map(|(_, id)| id.as_str())
-        .unwrap_or("")
-        .to_string();
+    let env = shared.grader.environment(task, cfg.sandbox).await;
+    let spec = env.spec.as_ref().ok();
     let keep = |key: &str| -> Option<Record> {
         let prev = shared.previous.get(&task.instance_id)?;
         if prev.cache_key != key || prev.verdict.outcome.is_infrastructure() {
             return None;
         }
-        if let Ok((_, id)) = &env {
+        if let Ok((_, id)) = &env.env {
             shared
                 .environments
                 .lock()
@@ -344,13 +286,7 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
     // the policy instead of the patch it would make, and is checked before it runs.
     let workspace_key = shared.policy.needs_workspace().then(|| {
         let label = format!("<policy {}>", shared.policy.name());
-        cache_key(
-            task,
-            Some(&label),
-            spec.as_ref().ok(),
-            sandbox_name,
-            &env_id,
-        )
+        cache_key(task, Some(&label), spec, env.sandbox, env.id())
     });
     if let Some(prev) = workspace_key.as_deref().and_then(keep) {
         return Ok((prev, false, None));
@@ -361,7 +297,7 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
     let attempt = if !shared.policy.needs_workspace() {
         shared.policy.solve(task, None).await
     } else {
-        match open_workspace(shared, task, sandbox_name, &env).await {
+        match shared.grader.open_workspace(task, &env).await {
             Ok(ws) => {
                 let a = shared.policy.solve(task, Some(ws.as_ref())).await;
                 let _ = ws.close().await;
@@ -378,46 +314,24 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
         Err(e) => (None, Some(format!("policy failed: {e}")), None),
     };
     let patch_ref = patch.as_deref();
-    let key = workspace_key
-        .unwrap_or_else(|| cache_key(task, patch_ref, spec.as_ref().ok(), sandbox_name, &env_id));
+    let key =
+        workspace_key.unwrap_or_else(|| cache_key(task, patch_ref, spec, env.sandbox, env.id()));
     if let Some(prev) = keep(&key) {
         return Ok((prev, false, None));
     }
 
-    let mut eval = EvalOutcome::default();
-    let mut test_ms = 0;
-    let verdict = if let Some(v) = precheck(patch_ref) {
-        v
-    } else {
-        match (&spec, &env) {
-            (Err(e), _) => infra_verdict("no_spec", e.to_string()),
-            (_, Err(e)) => infra_verdict(e.kind(), e.to_string()),
-            (Ok(spec), Ok((image, image_id))) => {
-                let patch = patch_ref.expect("prechecked");
-                shared
-                    .environments
-                    .lock()
-                    .expect("lock")
-                    .insert(task.instance_id.clone(), image_id.clone());
-                eval = evaluate(shared, sandbox_name, image, image_id, task, spec, patch).await;
-                test_ms = eval.test_duration.as_millis() as u64;
-                let mut v = from_outcome(task, spec, &eval);
-                if cfg.reruns > 0 && v.outcome == Outcome::Unresolved {
-                    let first = parse_statuses(spec, &eval);
-                    let mut again = Vec::new();
-                    for _ in 0..cfg.reruns {
-                        let o = evaluate(shared, sandbox_name, image, image_id, task, spec, patch)
-                            .await;
-                        if o.infra_error.is_none() && !o.timed_out {
-                            again.push(parse_statuses(spec, &o));
-                        }
-                    }
-                    v.flaky = flaky_tests(task, &first, &again);
-                }
-                v
-            }
-        }
-    };
+    if let Ok((_, image_id)) = &env.env
+        && spec.is_some()
+        && precheck(patch_ref).is_none()
+    {
+        shared
+            .environments
+            .lock()
+            .expect("lock")
+            .insert(task.instance_id.clone(), image_id.clone());
+    }
+    let (verdict, eval) = shared.grader.grade(task, &env, patch_ref).await;
+    let test_ms = eval.test_duration.as_millis() as u64;
     let wall_ms = started.elapsed().as_millis() as u64;
     let agent = trajectory.as_ref().map(|t| t.stats(cfg.reward.loop_window));
     let reward = cfg.reward.reward(
@@ -436,7 +350,7 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
             .map(|p| sha256_hex(p.as_bytes()))
             .unwrap_or_default(),
         cache_key: key,
-        sandbox: sandbox_name.into(),
+        sandbox: env.sandbox.into(),
         verdict,
         stats: Stats {
             wall_ms,
@@ -462,95 +376,6 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
     }
     let overhead = record.stats.overhead_ms() as f64 / 1000.0;
     Ok((record, true, Some(overhead)))
-}
-
-/// A fresh workspace for a policy that acts in one: a container from the instance image, or a
-/// WASI working copy of a built-in task.
-async fn open_workspace(
-    shared: &Shared,
-    task: &Task,
-    sandbox: &str,
-    env: &Result<(String, String), SandboxError>,
-) -> Result<Box<dyn protege_sandboxes::Sandbox>, SandboxError> {
-    match (sandbox, env, &shared.engine) {
-        (_, Err(e), _) => Err(e.clone()),
-        ("docker", Ok((image, _)), Some(engine)) => {
-            let ws =
-                DockerSandbox::start(engine, image, &shared.cfg.run_id, &shared.cfg.limits).await?;
-            Ok(Box::new(ws))
-        }
-        ("wasi", _, _) => wasi_workspace(task).await,
-        _ => Err(SandboxError::EngineUnavailable("no Docker engine".into())),
-    }
-}
-
-#[cfg(feature = "wasi")]
-async fn wasi_workspace(task: &Task) -> Result<Box<dyn protege_sandboxes::Sandbox>, SandboxError> {
-    Ok(Box::new(crate::workspace::WasiWorkspace::open(task).await?))
-}
-
-#[cfg(not(feature = "wasi"))]
-async fn wasi_workspace(_: &Task) -> Result<Box<dyn protege_sandboxes::Sandbox>, SandboxError> {
-    Err(SandboxError::Unsupported(
-        "built without the `wasi` feature".into(),
-    ))
-}
-
-async fn evaluate(
-    shared: &Shared,
-    sandbox: &str,
-    image: &str,
-    image_id: &str,
-    task: &Task,
-    spec: &Spec,
-    patch: &str,
-) -> EvalOutcome {
-    let cfg = &shared.cfg;
-    match (sandbox, &shared.engine) {
-        ("docker", Some(engine)) => {
-            let dcfg = DockerEval {
-                image: image.to_string(),
-                image_id: image_id.to_string(),
-                run_id: cfg.run_id.clone(),
-                limits: cfg.limits.clone(),
-                test_timeout: cfg.test_timeout,
-            };
-            docker_grading::evaluate(engine, &dcfg, task, spec, patch).await
-        }
-        ("wasi", _) => wasi_evaluate(task, spec, patch, cfg.test_timeout).await,
-        _ => EvalOutcome {
-            infra_error: Some(("engine_unavailable".into(), "no Docker engine".into())),
-            ..Default::default()
-        },
-    }
-}
-
-#[cfg(feature = "wasi")]
-fn wasi_environment_id() -> Result<String, SandboxError> {
-    crate::grading::wasi::environment_id()
-}
-
-#[cfg(not(feature = "wasi"))]
-fn wasi_environment_id() -> Result<String, SandboxError> {
-    Err(SandboxError::Unsupported(
-        "this protege was built without the `wasi` feature; use --sandbox docker".into(),
-    ))
-}
-
-#[cfg(feature = "wasi")]
-async fn wasi_evaluate(task: &Task, spec: &Spec, patch: &str, timeout: Duration) -> EvalOutcome {
-    crate::grading::wasi::evaluate(task, spec, patch, timeout).await
-}
-
-#[cfg(not(feature = "wasi"))]
-async fn wasi_evaluate(_: &Task, _: &Spec, _: &str, _: Duration) -> EvalOutcome {
-    EvalOutcome {
-        infra_error: Some((
-            "unsupported".into(),
-            "built without the `wasi` feature".into(),
-        )),
-        ..Default::default()
-    }
 }
 
 /// `trajectories/<instance>.json`: the agent's steps, written before the record that counts them.

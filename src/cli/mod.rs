@@ -9,6 +9,7 @@ mod regrade;
 mod replay;
 mod report;
 mod run;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +41,8 @@ enum Command {
     Regrade(regrade::RegradeArgs),
     /// Re-execute an agent trajectory in a fresh workspace and check it reproduces its patch.
     ReplayTrajectory(replay::ReplayArgs),
+    /// Episodes, grading and GRPO rollouts over HTTP/JSON, for RL trainers.
+    Serve(serve::ServeArgs),
     /// Local and remote language models: serve, generate, fetch.
     #[command(subcommand)]
     Lm(lm::LmCommand),
@@ -79,6 +82,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Compare(a)) => compare::compare(a),
         Some(Command::Regrade(a)) => regrade::regrade(a),
         Some(Command::ReplayTrajectory(a)) => replay::replay(a).await,
+        Some(Command::Serve(a)) => serve::serve(a).await,
         Some(Command::Lm(c)) => lm::lm(c).await,
         Some(Command::Images(c)) => images::images(c).await,
         Some(Command::Datasets(c)) => datasets::datasets(c),

@@ -210,7 +210,7 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
 
 /// Docker when an engine answers; otherwise WASI where this build has it (saying so), else
 /// Docker, whose connection error then says how to start it.
-async fn default_sandbox() -> String {
+pub(super) async fn default_sandbox() -> String {
     if protege_sandboxes::docker::DockerEngine::connect()
         .await
         .is_ok()

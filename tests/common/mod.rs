@@ -127,3 +127,47 @@ pub fn protege_containers(run_id: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// The gold patch of a built-in task as agent actions: one `str_replace` per hunk (its context
+/// and removed lines → its context and added lines), so a scripted episode makes the gold fix.
+pub fn gold_edit_actions(id: &str) -> Vec<String> {
+    let patch = std::fs::read_to_string(mini_dir(id).join("gold.patch")).unwrap();
+    let mut actions = Vec::new();
+    let mut file = String::new();
+    let (mut old, mut new, mut in_hunk) = (String::new(), String::new(), false);
+    let mut flush = |file: &str, old: &mut String, new: &mut String| {
+        if !old.is_empty() {
+            actions.push(format!(
+                "Apply the fix.\n```\nstr_replace {file}\n<<<<<<< SEARCH\n{old}=======\n{new}>>>>>>> REPLACE\n```"
+            ));
+        }
+        old.clear();
+        new.clear();
+    };
+    for line in patch.lines() {
+        if let Some(p) = line.strip_prefix("+++ b/") {
+            flush(&file, &mut old, &mut new);
+            file = p.to_string();
+            in_hunk = false;
+        } else if line.starts_with("@@") {
+            flush(&file, &mut old, &mut new);
+            in_hunk = true;
+        } else if line.starts_with("diff --git") {
+            flush(&file, &mut old, &mut new);
+            in_hunk = false;
+        } else if in_hunk {
+            let (tag, rest) = line.split_at(1.min(line.len()));
+            match tag {
+                " " | "" => {
+                    old.push_str(&format!("{rest}\n"));
+                    new.push_str(&format!("{rest}\n"));
+                }
+                "-" => old.push_str(&format!("{rest}\n")),
+                "+" => new.push_str(&format!("{rest}\n")),
+                _ => {}
+            }
+        }
+    }
+    flush(&file, &mut old, &mut new);
+    actions
+}

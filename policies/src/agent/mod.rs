@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod models;
+pub mod session;
 pub mod tools;
 
 use std::sync::Arc;
@@ -15,8 +16,9 @@ use protege_sandboxes::Sandbox;
 use serde::{Deserialize, Serialize};
 
 use self::actions::{Action, parse};
+use self::session::Session;
 use self::tools::Tools;
-use crate::lm::{GenParams, LanguageModel, Message};
+use crate::lm::{GenParams, LanguageModel};
 use crate::trajectory::{Actor, Step, Trajectory};
 use crate::{Attempt, Policy, PolicyError};
 
@@ -121,140 +123,30 @@ fn condensed_history(steps: &[Step], n: usize) -> String {
 impl AgentPolicy {
     /// Runs the loop on a workspace and returns the trajectory (its `patch` is the submission).
     pub async fn run_loop(&self, task: &Task, ws: &dyn Sandbox) -> Trajectory {
-        let cfg = &self.config;
-        let started = Instant::now();
-        let mut traj = Trajectory {
-            instance_id: task.instance_id.clone(),
-            policy: self.name(),
-            slm: self.slm.name().to_string(),
-            expert: self.expert.as_ref().map(|e| e.name().to_string()),
-            ..Default::default()
-        };
-        let mut tools = Tools::new(
-            ws,
-            Duration::from_secs(cfg.command_timeout_s),
-            cfg.observation_limit,
+        let mut session = Session::new(
+            task,
+            self.config.clone(),
+            self.name(),
+            self.slm.name().to_string(),
+            self.expert.clone(),
         );
-        let mut messages = vec![
-            Message::system(system_prompt(cfg, self.expert.is_some())),
-            Message::user(format!(
-                "Fix this issue in /testbed.\n\n<issue>\n{}\n</issue>\n\nBegin with your first action.",
-                task.problem_statement.trim()
-            )),
-        ];
-        let token = (!cfg.collaborate_token.is_empty()).then_some(cfg.collaborate_token.as_str());
-        let (mut cost, mut expert_calls, mut expert_tokens) = (0.0, 0usize, 0u64);
-        let mut exit = String::from("max_steps");
-        for _ in 0..cfg.max_steps {
-            if started.elapsed() > Duration::from_secs(cfg.wall_time_s) {
-                exit = "wall_time".into();
+        while !session.done() {
+            if let Some(reason) = session.limit_reached() {
+                session.stop(reason);
                 break;
             }
-            if cost > cfg.max_cost {
-                exit = "max_cost".into();
-                break;
-            }
-            let t0 = Instant::now();
-            let reply = match self.slm.chat(&messages, &cfg.slm_params).await {
-                Ok(c) => c,
-                Err(e) => {
-                    exit = format!("model_error: {e}");
-                    break;
+            match self
+                .slm
+                .chat(session.messages(), &self.config.slm_params)
+                .await
+            {
+                Ok(reply) => {
+                    session.act(ws, reply).await;
                 }
-            };
-            cost += reply.cost;
-            let mut step = Step {
-                action: String::new(),
-                observation: String::new(),
-                actor: Actor::Slm,
-                tokens_in: reply.tokens_in,
-                tokens_out: reply.tokens_out,
-                ms: 0,
-                model_ms: reply.ms,
-                response: reply.text.clone(),
-                note: reply.note.clone(),
-                cost: reply.cost,
-            };
-            let parsed = parse(&reply.text, &cfg.expert_action, token);
-            step.action = actions::action_text(&reply.text).unwrap_or_default();
-            let mut expert_step = None;
-            let observation = match parsed {
-                Err(e) => format!(
-                    "error: no action found: {}. Reply with a thought and ONE action in a fenced code block.",
-                    e.0
-                ),
-                Ok(Action::Submit) => {
-                    step.ms = t0.elapsed().as_millis() as u64;
-                    step.observation = "submitted".into();
-                    traj.steps.push(step);
-                    exit = "submitted".into();
-                    break;
-                }
-                Ok(Action::AskExpert(question)) => match &self.expert {
-                    None => "error: no expert is configured; continue on your own".into(),
-                    Some(_)
-                        if expert_calls >= cfg.max_expert_calls
-                            || expert_tokens >= cfg.max_expert_tokens =>
-                    {
-                        "error: the expert budget for this task is used up; continue on your own"
-                            .into()
-                    }
-                    Some(expert) => {
-                        expert_calls += 1;
-                        let e0 = Instant::now();
-                        let prompt = vec![
-                            Message::system(
-                                "You advise a junior engineer fixing a GitHub issue. Be concise and concrete: where to look, what to change, how to check it. You cannot run commands.",
-                            ),
-                            Message::user(format!(
-                                "<issue>\n{}\n</issue>\n\nWhat they did so far:\n{}\nTheir question:\n{question}",
-                                task.problem_statement.trim(),
-                                condensed_history(&traj.steps, cfg.expert_history_steps)
-                            )),
-                        ];
-                        match expert.chat(&prompt, &cfg.expert_params).await {
-                            Ok(advice) => {
-                                cost += advice.cost;
-                                expert_tokens += advice.tokens_in + advice.tokens_out;
-                                expert_step = Some(Step {
-                                    action: "advice".into(),
-                                    observation: advice.text.clone(),
-                                    actor: Actor::Expert,
-                                    tokens_in: advice.tokens_in,
-                                    tokens_out: advice.tokens_out,
-                                    ms: e0.elapsed().as_millis() as u64,
-                                    model_ms: advice.ms,
-                                    response: String::new(),
-                                    note: advice.note.clone(),
-                                    cost: advice.cost,
-                                });
-                                format!("EXPERT ADVICE:\n{}", advice.text)
-                            }
-                            Err(e) => format!("error: the expert could not be reached: {e}"),
-                        }
-                    }
-                },
-                Ok(action) => tools.apply(&action).await,
-            };
-            step.observation = observation.clone();
-            step.ms = t0.elapsed().as_millis() as u64;
-            traj.steps.push(step);
-            if let Some(es) = expert_step {
-                traj.steps.push(es);
+                Err(e) => session.stop(format!("model_error: {e}")),
             }
-            messages.push(Message::assistant(reply.text));
-            messages.push(Message::user(observation));
         }
-        traj.exit_reason = exit;
-        traj.messages = messages;
-        traj.patch = match ws.diff(&task.base_commit).await {
-            Ok(d) => d,
-            Err(e) => {
-                traj.exit_reason = format!("{}; diff failed: {e}", traj.exit_reason);
-                String::new()
-            }
-        };
-        traj
+        session.finish(ws, &task.base_commit).await
     }
 }
 
@@ -267,7 +159,6 @@ pub async fn replay(
     cfg: &AgentConfig,
 ) -> Result<String, String> {
     let mut tools = Tools::new(
-        ws,
         Duration::from_secs(cfg.command_timeout_s),
         cfg.observation_limit,
     );
@@ -277,7 +168,7 @@ pub async fn replay(
             Ok(Action::Submit) => break,
             Ok(Action::AskExpert(_)) | Err(_) => {}
             Ok(action) => {
-                tools.apply(&action).await;
+                tools.apply(ws, &action).await;
             }
         }
     }

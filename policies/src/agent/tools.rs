@@ -12,8 +12,9 @@ use super::actions::Action;
 /// Lines shown by the file viewer at once.
 pub const WINDOW: usize = 100;
 
-pub struct Tools<'a> {
-    sandbox: &'a dyn Sandbox,
+/// The viewer and editor state of one workspace; the sandbox itself is passed to each call, so
+/// an episode can own both.
+pub struct Tools {
     timeout: Duration,
     observation_limit: usize,
     /// The open file and the first line of its window (1-based).
@@ -38,10 +39,9 @@ fn resolve(path: &str) -> Result<String, String> {
     Ok(format!("/testbed/{rel}"))
 }
 
-impl<'a> Tools<'a> {
-    pub fn new(sandbox: &'a dyn Sandbox, timeout: Duration, observation_limit: usize) -> Self {
+impl Tools {
+    pub fn new(timeout: Duration, observation_limit: usize) -> Self {
         Tools {
-            sandbox,
             timeout,
             observation_limit,
             open: None,
@@ -61,9 +61,8 @@ impl<'a> Tools<'a> {
         s
     }
 
-    async fn run(&self, command: &str) -> String {
-        match self
-            .sandbox
+    async fn run(&self, sb: &dyn Sandbox, command: &str) -> String {
+        match sb
             .exec(command, &ExecOptions::with_timeout(self.timeout))
             .await
         {
@@ -87,19 +86,17 @@ impl<'a> Tools<'a> {
         }
     }
 
-    async fn read(&self, path: &str) -> Result<String, String> {
-        let bytes = self
-            .sandbox
+    async fn read(&self, sb: &dyn Sandbox, path: &str) -> Result<String, String> {
+        let bytes = sb
             .read_file(path)
             .await
             .map_err(|e| format!("cannot read {path}: {e}"))?;
         String::from_utf8(bytes).map_err(|_| format!("{path} is not UTF-8 text"))
     }
 
-    async fn write(&mut self, path: &str, text: &str) -> Result<(), String> {
-        let before = self.sandbox.read_file(path).await.ok();
-        self.sandbox
-            .write_file(path, text.as_bytes())
+    async fn write(&mut self, sb: &dyn Sandbox, path: &str, text: &str) -> Result<(), String> {
+        let before = sb.read_file(path).await.ok();
+        sb.write_file(path, text.as_bytes())
             .await
             .map_err(|e| format!("cannot write {path}: {e}"))?;
         self.history
@@ -109,11 +106,11 @@ impl<'a> Tools<'a> {
         Ok(())
     }
 
-    async fn window(&self) -> String {
+    async fn window(&self, sb: &dyn Sandbox) -> String {
         let Some((path, first)) = &self.open else {
             return "no file is open; use `open PATH`".into();
         };
-        let text = match self.read(path).await {
+        let text = match self.read(sb, path).await {
             Ok(t) => t,
             Err(e) => return e,
         };
@@ -139,23 +136,23 @@ impl<'a> Tools<'a> {
 
     /// Carries out one action (not `AskExpert` or `Submit`, which the loop handles) and returns
     /// the observation.
-    pub async fn apply(&mut self, action: &Action) -> String {
-        let obs = match self.apply_inner(action).await {
+    pub async fn apply(&mut self, sb: &dyn Sandbox, action: &Action) -> String {
+        let obs = match self.apply_inner(sb, action).await {
             Ok(s) => s,
             Err(e) => format!("error: {e}"),
         };
         self.cap(obs)
     }
 
-    async fn apply_inner(&mut self, action: &Action) -> Result<String, String> {
+    async fn apply_inner(&mut self, sb: &dyn Sandbox, action: &Action) -> Result<String, String> {
         Ok(match action {
-            Action::Run(cmd) => self.run(cmd).await,
+            Action::Run(cmd) => self.run(sb, cmd).await,
             Action::Open { path, line } => {
                 let p = resolve(path)?;
-                self.read(&p).await?;
+                self.read(sb, &p).await?;
                 // Centre the requested line in the window, as SWE-agent's viewer does.
                 self.open = Some((p, line.saturating_sub(WINDOW / 2).max(1)));
-                self.window().await
+                self.window(sb).await
             }
             Action::Goto(line) => {
                 let (p, _) = self
@@ -163,7 +160,7 @@ impl<'a> Tools<'a> {
                     .clone()
                     .ok_or("no file is open; use `open PATH`")?;
                 self.open = Some((p, line.saturating_sub(WINDOW / 2).max(1)));
-                self.window().await
+                self.window(sb).await
             }
             Action::ScrollDown | Action::ScrollUp => {
                 let (p, first) = self
@@ -176,38 +173,38 @@ impl<'a> Tools<'a> {
                     first.saturating_sub(WINDOW).max(1)
                 };
                 self.open = Some((p, first));
-                self.window().await
+                self.window(sb).await
             }
             Action::SearchDir { term, dir } => {
                 let d = resolve(dir).unwrap_or_else(|_| "/testbed".into());
-                self.run(&format!("grep -rn -- {} {}", quote(term), quote(&d)))
+                self.run(sb, &format!("grep -rn -- {} {}", quote(term), quote(&d)))
                     .await
             }
             Action::SearchFile { term, file } => {
                 let f = resolve(file)?;
-                self.run(&format!("grep -n -- {} {}", quote(term), quote(&f)))
+                self.run(sb, &format!("grep -n -- {} {}", quote(term), quote(&f)))
                     .await
             }
             Action::FindFile { name, dir } => {
                 let d = resolve(dir).unwrap_or_else(|_| "/testbed".into());
-                self.run(&format!("find {} -name {}", quote(&d), quote(name)))
+                self.run(sb, &format!("find {} -name {}", quote(&d), quote(name)))
                     .await
             }
             Action::Create { path, text } => {
                 let p = resolve(path)?;
-                if self.sandbox.read_file(&p).await.is_ok() {
+                if sb.read_file(&p).await.is_ok() {
                     return Err(format!("{path} already exists; edit it with str_replace"));
                 }
                 let mut t = text.clone();
                 if !t.ends_with('\n') {
                     t.push('\n');
                 }
-                self.write(&p, &t).await?;
+                self.write(sb, &p, &t).await?;
                 format!("created {path}")
             }
             Action::StrReplace { path, old, new } => {
                 let p = resolve(path)?;
-                let text = self.read(&p).await?;
+                let text = self.read(sb, &p).await?;
                 let n = if old.is_empty() {
                     0
                 } else {
@@ -219,17 +216,17 @@ impl<'a> Tools<'a> {
                     ));
                 }
                 let updated = text.replacen(old.as_str(), new, 1);
-                self.write(&p, &updated).await?;
+                self.write(sb, &p, &updated).await?;
                 let line = text[..text.find(old.as_str()).unwrap_or(0)]
                     .lines()
                     .count()
                     .max(1);
                 self.open = Some((p, line.saturating_sub(WINDOW / 2).max(1)));
-                format!("edited {path}\n{}", self.window().await)
+                format!("edited {path}\n{}", self.window(sb).await)
             }
             Action::Insert { path, line, text } => {
                 let p = resolve(path)?;
-                let body = self.read(&p).await?;
+                let body = self.read(sb, &p).await?;
                 let mut lines: Vec<&str> = body.lines().collect();
                 if *line > lines.len() {
                     return Err(format!(
@@ -241,7 +238,7 @@ impl<'a> Tools<'a> {
                 lines.splice(*line..*line, new_lines);
                 let mut updated = lines.join("\n");
                 updated.push('\n');
-                self.write(&p, &updated).await?;
+                self.write(sb, &p, &updated).await?;
                 format!(
                     "inserted {} line(s) after line {line} of {path}",
                     text.lines().count()
@@ -255,16 +252,8 @@ impl<'a> Tools<'a> {
                     .and_then(|h| h.pop())
                     .ok_or_else(|| format!("no edit of {path} to undo"))?;
                 match prev {
-                    Some(bytes) => self
-                        .sandbox
-                        .write_file(&p, &bytes)
-                        .await
-                        .map_err(|e| e.to_string())?,
-                    None => self
-                        .sandbox
-                        .remove_file(&p)
-                        .await
-                        .map_err(|e| e.to_string())?,
+                    Some(bytes) => sb.write_file(&p, &bytes).await.map_err(|e| e.to_string())?,
+                    None => sb.remove_file(&p).await.map_err(|e| e.to_string())?,
                 }
                 format!("undid the last edit of {path}")
             }

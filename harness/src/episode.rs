@@ -1,0 +1,316 @@
+//! The episode API for trainers: `reset` opens a workspace on a task, `step` carries out one
+//! action of the trainer's model (the agent policy's action set, `ask_expert` answered by the
+//! configured expert), `submit` grades a patch in a fresh sandbox and returns the verdict and the
+//! reward with its components, `close` removes the workspace. The observations and the
+//! trajectory are the agent policy's own ([`Session`]), so an episode driven by a trainer and a
+//! `protege run --policy agent` step alike.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use protege_datasets::{Task, sha256_hex};
+use protege_policies::agent::session::Session;
+use protege_policies::agent::{AgentConfig, AgentPolicy};
+use protege_policies::lm::{Completion, FinishReason, LanguageModel, Message};
+use protege_policies::trajectory::Trajectory;
+use protege_results::reward::{Reward, RewardConfig};
+use protege_results::{AgentStats, Record, Stats, Verdict};
+use protege_sandboxes::Sandbox;
+use serde::Serialize;
+
+use crate::grader::{Environment, Grader, SandboxKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EpisodeError {
+    /// The request cannot be carried out as asked (the episode is over, a bad argument).
+    #[error("{0}")]
+    Invalid(String),
+    /// The sandbox could not be opened or used.
+    #[error("{0}")]
+    Infra(String),
+}
+
+/// What the trainer's model spent on one action (optional; it goes into the trajectory).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct Usage {
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub model_ms: u64,
+    pub cost: f64,
+}
+
+/// The result of `step`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Observation {
+    pub observation: String,
+    pub done: bool,
+    /// Actions taken so far.
+    pub step: usize,
+    pub exit_reason: Option<String>,
+}
+
+/// The result of `submit`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Submission {
+    pub instance_id: String,
+    pub sandbox: String,
+    pub patch: Option<String>,
+    pub patch_sha256: String,
+    pub outcome: String,
+    pub resolved: bool,
+    pub verdict: Verdict,
+    pub reward: Reward,
+    pub stats: AgentStats,
+    pub test_ms: u64,
+    pub trajectory: Trajectory,
+}
+
+pub struct Episode {
+    task: Task,
+    env: Environment,
+    grader: Arc<Grader>,
+    /// `None` once submitted or closed.
+    ws: Option<Box<dyn Sandbox>>,
+    session: Option<Session>,
+    started: Instant,
+}
+
+impl Episode {
+    /// Opens a workspace on `task` and returns the episode and its first messages (the system
+    /// prompt with the action set, then the issue).
+    pub async fn reset(
+        grader: Arc<Grader>,
+        task: Task,
+        sandbox: SandboxKind,
+        agent: AgentConfig,
+        expert: Option<Arc<dyn LanguageModel>>,
+        actor: &str,
+    ) -> Result<(Episode, Vec<Message>), EpisodeError> {
+        let env = grader.environment(&task, sandbox).await;
+        let ws = grader
+            .open_workspace(&task, &env)
+            .await
+            .map_err(|e| EpisodeError::Infra(format!("{}: no workspace: {e}", task.instance_id)))?;
+        let session = Session::new(
+            &task,
+            agent,
+            format!("episode:{actor}"),
+            actor.to_string(),
+            expert,
+        );
+        let messages = session.messages().to_vec();
+        Ok((
+            Episode {
+                task,
+                env,
+                grader,
+                ws: Some(ws),
+                session: Some(session),
+                started: Instant::now(),
+            },
+            messages,
+        ))
+    }
+
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+
+    pub fn sandbox(&self) -> &'static str {
+        self.env.sandbox
+    }
+
+    pub fn age(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Carries out `action` (the model's whole reply: a thought and one fenced action).
+    pub async fn step(&mut self, action: &str, usage: &Usage) -> Result<Observation, EpisodeError> {
+        let (Some(session), Some(ws)) = (self.session.as_mut(), self.ws.as_ref()) else {
+            return Err(EpisodeError::Invalid(
+                "the episode was submitted or closed".into(),
+            ));
+        };
+        if let Some(reason) = session.exit_reason() {
+            return Err(EpisodeError::Invalid(format!(
+                "the episode is over ({reason}); submit or close it"
+            )));
+        }
+        let reply = Completion {
+            text: action.to_string(),
+            tokens_in: usage.tokens_in,
+            tokens_out: usage.tokens_out,
+            tokens_cached: 0,
+            finish: FinishReason::Stop,
+            ms: usage.model_ms,
+            cost: usage.cost,
+            model: String::new(),
+            note: None,
+        };
+        let turn = session.act(ws.as_ref(), reply).await;
+        Ok(Observation {
+            observation: turn.observation,
+            done: turn.done,
+            step: session.steps().len(),
+            exit_reason: session.exit_reason().map(str::to_string),
+        })
+    }
+
+    /// Grades `patch` (or, when `None`, the workspace's diff against the base commit) in a fresh
+    /// sandbox, closes the workspace, and returns the verdict and the reward under `reward`.
+    pub async fn submit(
+        &mut self,
+        patch: Option<String>,
+        reward: &RewardConfig,
+    ) -> Result<Submission, EpisodeError> {
+        let (Some(mut session), Some(ws)) = (self.session.take(), self.ws.take()) else {
+            return Err(EpisodeError::Invalid(
+                "the episode was submitted or closed".into(),
+            ));
+        };
+        session.stop("submitted");
+        let mut trajectory = session.finish(ws.as_ref(), &self.task.base_commit).await;
+        let _ = ws.close().await;
+        let patch = match patch {
+            Some(p) => Some(p),
+            None if trajectory.exit_reason.contains("diff failed") => None,
+            None => Some(trajectory.patch.clone()),
+        };
+        trajectory.patch = patch.clone().unwrap_or_default();
+        Ok(grade_attempt(
+            &self.grader,
+            &self.task,
+            &self.env,
+            patch,
+            Some(trajectory),
+            reward,
+        )
+        .await)
+    }
+
+    /// Removes the workspace; the episode can do nothing more.
+    pub async fn close(&mut self) {
+        self.session = None;
+        if let Some(ws) = self.ws.take() {
+            let _ = ws.close().await;
+        }
+    }
+}
+
+/// One rollout sample: `policy` acts on a fresh workspace until it submits or hits a limit,
+/// then its patch is graded like a submission.
+pub async fn sample(
+    grader: &Grader,
+    task: &Task,
+    sandbox: SandboxKind,
+    policy: &AgentPolicy,
+    reward: &RewardConfig,
+) -> Result<Submission, EpisodeError> {
+    let env = grader.environment(task, sandbox).await;
+    let ws = grader
+        .open_workspace(task, &env)
+        .await
+        .map_err(|e| EpisodeError::Infra(format!("{}: no workspace: {e}", task.instance_id)))?;
+    let trajectory = policy.run_loop(task, ws.as_ref()).await;
+    let _ = ws.close().await;
+    let patch = (!trajectory.exit_reason.contains("diff failed")).then(|| trajectory.patch.clone());
+    Ok(grade_attempt(grader, task, &env, patch, Some(trajectory), reward).await)
+}
+
+/// Grades one attempt and computes its reward: what `submit`, `POST /grade` and each rollout
+/// sample return. A missing trajectory counts no loops and no expert calls.
+pub async fn grade_attempt(
+    grader: &Grader,
+    task: &Task,
+    env: &Environment,
+    patch: Option<String>,
+    trajectory: Option<Trajectory>,
+    reward: &RewardConfig,
+) -> Submission {
+    let (verdict, eval) = grader.grade(task, env, patch.as_deref()).await;
+    let trajectory = trajectory.unwrap_or_else(|| Trajectory {
+        instance_id: task.instance_id.clone(),
+        patch: patch.clone().unwrap_or_default(),
+        ..Default::default()
+    });
+    let stats = trajectory.stats(reward.loop_window);
+    let r = reward.reward(verdict.resolved(), stats.loops, stats.expert_calls);
+    Submission {
+        instance_id: task.instance_id.clone(),
+        sandbox: env.sandbox.to_string(),
+        patch_sha256: patch
+            .as_deref()
+            .map(|p| sha256_hex(p.as_bytes()))
+            .unwrap_or_default(),
+        patch,
+        outcome: verdict.outcome.as_str().to_string(),
+        resolved: verdict.resolved(),
+        verdict,
+        reward: r,
+        stats,
+        test_ms: eval.test_duration.as_millis() as u64,
+        trajectory,
+    }
+}
+
+impl Submission {
+    /// The record a run would have written for this attempt (for the rollout line shape).
+    pub fn record(&self, policy: &str, wall_ms: u64) -> Record {
+        Record {
+            instance_id: self.instance_id.clone(),
+            repo: String::new(),
+            policy: policy.to_string(),
+            patch_sha256: self.patch_sha256.clone(),
+            cache_key: String::new(),
+            sandbox: self.sandbox.clone(),
+            verdict: self.verdict.clone(),
+            stats: Stats {
+                wall_ms,
+                test_ms: self.test_ms,
+                policy_ms: 0,
+            },
+            agent: Some(self.stats.clone()),
+            reward: Some(self.reward.clone()),
+        }
+    }
+}
+
+/// Group-normalised advantages for GRPO: each reward minus its group's mean, divided by the
+/// group's standard deviation when `normalize` (left unscaled when the group's rewards are all
+/// equal, where the advantages are all zero anyway).
+pub fn advantages(rewards: &[f64], normalize: bool) -> Vec<f64> {
+    if rewards.is_empty() {
+        return Vec::new();
+    }
+    let n = rewards.len() as f64;
+    let mean = rewards.iter().sum::<f64>() / n;
+    let var = rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n;
+    let std = var.sqrt();
+    rewards
+        .iter()
+        .map(|r| {
+            if normalize && std > 1e-12 {
+                (r - mean) / std
+            } else {
+                r - mean
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advantages_are_centred_and_scaled_per_group() {
+        let a = advantages(&[1.0, -0.1, -0.1, 1.0], true);
+        assert!(a.iter().sum::<f64>().abs() < 1e-9);
+        assert!((a[0] - 1.0).abs() < 1e-9 && (a[1] + 1.0).abs() < 1e-9);
+        let b = advantages(&[1.0, -0.1], false);
+        assert!((b[0] - 0.55).abs() < 1e-9 && (b[1] + 0.55).abs() < 1e-9);
+        assert_eq!(advantages(&[0.3, 0.3, 0.3], true), vec![0.0, 0.0, 0.0]);
+        assert!(advantages(&[], true).is_empty());
+    }
+}

@@ -416,7 +416,9 @@ fn grading_rollouts_tokens_and_bad_requests_under_wasi() {
     // Short, greedy generations keep the rollouts quick; requests override these key by key.
     std::fs::write(
         config.path(),
-        json!({"agent": {"max_steps": 2, "slm_params": {"max_new_tokens": 24}}}).to_string(),
+        json!({"agent": {"max_steps": 2, "slm_params": {"max_new_tokens": 24},
+                          "expert_params": {"max_new_tokens": 16}}})
+        .to_string(),
     )
     .unwrap();
     let mut s = serve(
@@ -425,6 +427,8 @@ fn grading_rollouts_tokens_and_bad_requests_under_wasi() {
             "wasi",
             "--config",
             config.path().to_str().unwrap(),
+            "--expert",
+            "smollm2",
         ],
         Some(token),
     );
@@ -538,6 +542,28 @@ fn grading_rollouts_tokens_and_bad_requests_under_wasi() {
     assert_eq!((status, closed["closed"].clone()), (200, json!(true)));
     assert_eq!(s.call("DELETE", &format!("/episodes/{ep}"), None).0, 404);
 
+    // ask_expert in an episode is answered by the server's expert and charged in the reward.
+    let ep = s.post("/episodes", json!({"instance_id": TASKS[1]}))["episode_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let advice = s.post(
+        &format!("/episodes/{ep}/step"),
+        json!({"action": "I am stuck.\n```\nask_expert Which function mishandles the input?\n```"}),
+    );
+    assert!(
+        advice["observation"]
+            .as_str()
+            .unwrap()
+            .starts_with("EXPERT ADVICE:"),
+        "{advice}"
+    );
+    assert_eq!(advice["step"], 2, "the small model's step and the expert's");
+    let sub = s.post(&format!("/episodes/{ep}/submit"), json!({"patch": null}));
+    assert_eq!(sub["stats"]["expert_calls"], 1);
+    assert_eq!(sub["reward"]["c_collab"], 1.0);
+    assert!((sub["reward"]["total"].as_f64().unwrap() - (-0.1 - 0.05)).abs() < 1e-9);
+
     // /rollouts: a GRPO group of 2 samples of the built-in model, with advantages.
     let r = s.post(
         "/rollouts",
@@ -559,7 +585,7 @@ fn grading_rollouts_tokens_and_bad_requests_under_wasi() {
         assert!(!x["steps"].as_array().unwrap().is_empty(), "{x}");
         assert!(x["steps"].as_array().unwrap().len() <= 2, "{x}");
         assert!(x["tokens"]["slm_out"].as_u64().unwrap() > 0, "{x}");
-        assert_eq!(x["policy"], "agent:smollm2");
+        assert_eq!(x["policy"], "agent:smollm2+smollm2", "the server's expert");
     }
     let mean = rollouts
         .iter()

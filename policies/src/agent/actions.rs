@@ -138,7 +138,12 @@ pub fn parse(
     let cmd = words
         .next()
         .ok_or_else(|| ParseError("the action block is empty".into()))?;
-    let args: Vec<&str> = words.collect();
+    // Tool arguments split like a shell would, so `search_dir "def foo" src` keeps its phrase
+    // together and `find_file "*.py"` loses its quotes; unbalanced quotes fall back to words.
+    let rest = words.collect::<Vec<_>>().join(" ");
+    let split =
+        shlex::split(&rest).unwrap_or_else(|| rest.split_whitespace().map(String::from).collect());
+    let args: Vec<&str> = split.iter().map(String::as_str).collect();
     let num = |s: Option<&&str>, what: &str| -> Result<usize, ParseError> {
         s.ok_or_else(|| ParseError(format!("`{cmd}` needs {what}")))?
             .parse()
@@ -282,6 +287,32 @@ mod tests {
             Action::AskExpert("now".into())
         );
         assert!(p("```\nask_expert\n```").is_err());
+    }
+
+    #[test]
+    fn tool_arguments_are_split_like_a_shell() {
+        assert_eq!(
+            p("```\nsearch_dir \"def parse\" src\n```").unwrap(),
+            Action::SearchDir {
+                term: "def parse".into(),
+                dir: "src".into()
+            }
+        );
+        assert_eq!(
+            p("```\nfind_file \"*.py\"\n```").unwrap(),
+            Action::FindFile {
+                name: "*.py".into(),
+                dir: ".".into()
+            }
+        );
+        // Unbalanced quotes: plain words, not an error.
+        assert_eq!(
+            p("```\nsearch_file don't a.py\n```").unwrap(),
+            Action::SearchFile {
+                term: "don't".into(),
+                file: "a.py".into()
+            }
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! temperature 0 (every stage runs, falls back where the model's output is unusable, and the
 //! same inputs give the same trajectory).
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -222,6 +224,40 @@ async fn validation_breaks_a_tie() {
     let traj = run(&scripted(&[BREAKS_TESTS, FIX]), &t).await;
     assert_eq!(traj.candidates[1].fate, "selected", "{:?}", traj.candidates);
     assert_eq!(traj.candidates[0].fate, "survived");
+    assert_eq!(grade(&t, &traj.patch).await, Outcome::Resolved);
+}
+
+/// The same pipeline in a Docker workspace (validation runs pytest in the container; the
+/// workspace's own `git diff` shows it was restored).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_in_a_docker_workspace() {
+    use protege_sandboxes::docker::{ContainerLimits, DockerEngine, DockerSandbox};
+    if !common::docker_available() {
+        return;
+    }
+    common::ensure_mini_images();
+    let t = task(ROMANUM);
+    let engine = DockerEngine::connect().await.unwrap();
+    let image = protege_harness::images::resolve(&engine, &t, &|_| {})
+        .await
+        .unwrap();
+    let ws = DockerSandbox::start(
+        &engine,
+        &image.name,
+        "agentless-stages",
+        &ContainerLimits::default(),
+    )
+    .await
+    .unwrap();
+    let traj = scripted(&[BREAKS_TESTS, FIX]).run(&t, &ws).await;
+    let diff = ws.diff(&t.base_commit).await;
+    ws.close().await.unwrap();
+    assert_eq!(diff.unwrap(), "", "the container's working copy is restored");
+    let c = &traj.candidates;
+    assert!(c[0].regressions.unwrap() > 0, "{c:?}");
+    assert_eq!(c[1].regressions, Some(0), "{c:?}");
+    assert_eq!(c[1].reproduction_passes, Some(true), "{c:?}");
+    assert_eq!(c[1].fate, "selected");
     assert_eq!(grade(&t, &traj.patch).await, Outcome::Resolved);
 }
 

@@ -252,7 +252,11 @@ async fn validation_in_a_docker_workspace() {
     let traj = scripted(&[BREAKS_TESTS, FIX]).run(&t, &ws).await;
     let diff = ws.diff(&t.base_commit).await;
     ws.close().await.unwrap();
-    assert_eq!(diff.unwrap(), "", "the container's working copy is restored");
+    assert_eq!(
+        diff.unwrap(),
+        "",
+        "the container's working copy is restored"
+    );
     let c = &traj.candidates;
     assert!(c[0].regressions.unwrap() > 0, "{c:?}");
     assert_eq!(c[1].regressions, Some(0), "{c:?}");

@@ -234,6 +234,9 @@ fn describe(locs: &[Location]) -> String {
         .join(", ")
 }
 
+/// A candidate's validation: regressions, and whether the reproduction test passes.
+type Verdicts = (Option<usize>, Option<bool>);
+
 /// A surviving candidate: its edited files' new contents.
 struct Survivor {
     index: usize,
@@ -481,8 +484,7 @@ impl AgentlessPolicy {
             };
             let mut problems: Vec<String> = Vec::new();
             // Candidates with the same files are validated once.
-            let mut done: HashMap<Vec<(String, String)>, (Option<usize>, Option<bool>)> =
-                HashMap::new();
+            let mut done: HashMap<Vec<(String, String)>, Verdicts> = HashMap::new();
             for s in survivors.iter_mut() {
                 let key: Vec<(String, String)> = s
                     .files

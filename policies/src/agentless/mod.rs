@@ -514,7 +514,8 @@ impl AgentlessPolicy {
                     if let Some(b) = &before {
                         let after =
                             validate::run_tests(ws, &cfg.test_command, &related, timeout).await;
-                        if after.error.is_none() && b.error.is_none() {
+                        // A baseline that did not finish says nothing about regressions.
+                        if after.error.is_none() && b.error.is_none() && !b.timed_out {
                             s.regressions = Some(validate::regressions(b, &after));
                         }
                     }
@@ -684,6 +685,141 @@ mod tests {
             .filter_map(|l| l.strip_prefix("+++ b/"))
             .map(str::to_string)
             .collect()
+    }
+
+    /// A model that always fails.
+    struct Down;
+
+    #[async_trait]
+    impl LanguageModel for Down {
+        fn name(&self) -> &str {
+            "down"
+        }
+        async fn chat(
+            &self,
+            _: &[Message],
+            _: &GenParams,
+        ) -> Result<crate::lm::Completion, crate::lm::LmError> {
+            Err(crate::lm::LmError::Unreachable {
+                url: "http://127.0.0.1:9/v1".into(),
+                message: "refused".into(),
+            })
+        }
+    }
+
+    /// Files in memory; `find` lists them, any other command fails to run.
+    struct Memory(std::sync::Mutex<BTreeMap<String, Vec<u8>>>);
+
+    #[async_trait]
+    impl Sandbox for Memory {
+        async fn exec(
+            &self,
+            command: &str,
+            _: &protege_sandboxes::ExecOptions,
+        ) -> Result<protege_sandboxes::ExecOutput, protege_sandboxes::SandboxError> {
+            if !command.starts_with("find /testbed") {
+                return Err(protege_sandboxes::SandboxError::Unsupported(command.into()));
+            }
+            let files = self.0.lock().unwrap();
+            Ok(protege_sandboxes::ExecOutput {
+                exit_code: Some(0),
+                output: files.keys().map(|k| format!("{k}\n")).collect(),
+                ..Default::default()
+            })
+        }
+        async fn write_file(
+            &self,
+            path: &str,
+            contents: &[u8],
+        ) -> Result<(), protege_sandboxes::SandboxError> {
+            self.0
+                .lock()
+                .unwrap()
+                .insert(path.into(), contents.to_vec());
+            Ok(())
+        }
+        async fn read_file(&self, path: &str) -> Result<Vec<u8>, protege_sandboxes::SandboxError> {
+            self.0
+                .lock()
+                .unwrap()
+                .get(path)
+                .cloned()
+                .ok_or_else(|| protege_sandboxes::SandboxError::Io(format!("no {path}")))
+        }
+        fn describe(&self) -> String {
+            "memory".into()
+        }
+        async fn close(&self) -> Result<(), protege_sandboxes::SandboxError> {
+            Ok(())
+        }
+    }
+
+    fn memory(id: &str) -> Memory {
+        Memory(std::sync::Mutex::new(
+            mini::repo_files(id)
+                .into_iter()
+                .map(|f| (format!("/testbed/{}", f.path), f.contents.to_vec()))
+                .collect(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_failing_model_is_recorded_and_the_pipeline_ends_without_a_patch() {
+        let task = mini::load()
+            .unwrap()
+            .tasks
+            .into_iter()
+            .find(|t| t.instance_id == "protege-mini__romanum-1")
+            .unwrap();
+        let policy = AgentlessPolicy {
+            model: Arc::new(Down),
+            config: AgentlessConfig {
+                candidates: 2,
+                ..AgentlessConfig::default()
+            },
+        };
+        let ws = memory(&task.instance_id);
+        let attempt = policy.solve(&task, Some(&ws)).await.unwrap();
+        assert_eq!(attempt.patch, None);
+        let t = attempt.trajectory.unwrap();
+        assert_eq!(t.policy, "agentless:down");
+        assert_eq!(
+            t.steps.len(),
+            4,
+            "two localization calls and two repair calls"
+        );
+        for s in &t.steps {
+            assert!(
+                s.note
+                    .as_deref()
+                    .unwrap()
+                    .starts_with("model error: cannot reach"),
+                "{s:?}"
+            );
+        }
+        assert!(t.stages[0].note.contains("retrieval ranking decides"));
+        assert!(
+            t.stages[0]
+                .note
+                .contains("chosen: romanum/__init__.py, romanum/convert.py")
+        );
+        assert_eq!(t.stages[1].model_calls, 1);
+        assert_eq!(t.exit_reason, "no candidate survived");
+        assert_eq!(t.stats(5).loops, 0);
+    }
+
+    #[tokio::test]
+    async fn an_empty_repository_ends_the_pipeline_early() {
+        let policy = AgentlessPolicy {
+            model: Arc::new(Down),
+            config: AgentlessConfig::default(),
+        };
+        let task = mini::load().unwrap().tasks.remove(0);
+        let ws = Memory(Default::default());
+        let t = policy.run(&task, &ws).await;
+        assert_eq!(t.exit_reason, "no Python source files in the repository");
+        assert!(t.steps.is_empty() && t.patch.is_empty());
+        assert_eq!(t.stages.len(), 1);
     }
 
     #[test]

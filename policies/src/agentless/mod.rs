@@ -250,7 +250,10 @@ impl AgentlessPolicy {
     /// (empty when none survives).
     pub async fn run(&self, task: &Task, ws: &dyn Sandbox) -> Trajectory {
         let cfg = &self.config;
-        let problem = task.problem_statement.as_str();
+        // Prompts carry at most `max_prompt_chars` of the issue (retrieval reads all of it).
+        let problem = cut(&task.problem_statement, cfg.max_prompt_chars);
+        let problem = problem.as_str();
+        let full_problem = task.problem_statement.as_str();
         let timeout = Duration::from_secs(cfg.test_timeout_s);
         let mut rec = Recorder {
             model: self.model.as_ref(),
@@ -270,7 +273,7 @@ impl AgentlessPolicy {
             Ok(_) => return finish(rec, "no Python source files in the repository"),
             Err(e) => return finish(rec, &e),
         };
-        let ranking = localize::retrieval_ranking(problem, &repo);
+        let ranking = localize::retrieval_ranking(full_problem, &repo);
         // Files sharing no term with the issue are no evidence for retrieval's side.
         let retrieved: Vec<String> = ranking
             .iter()
@@ -348,8 +351,12 @@ impl AgentlessPolicy {
             .await;
         let mut locations = localize::parse_locations(&reply, &files, cfg.max_locations);
         let note = if locations.is_empty() {
-            locations =
-                localize::retrieval_locations(problem, &repo, &files, cfg.max_locations.min(3));
+            locations = localize::retrieval_locations(
+                full_problem,
+                &repo,
+                &files,
+                cfg.max_locations.min(3),
+            );
             format!(
                 "the model named no class, function or line range of the top files; BM25 over their elements chose: {}",
                 describe(&locations)
@@ -606,6 +613,18 @@ impl AgentlessPolicy {
     }
 }
 
+/// `s` cut to at most `max` bytes at a character boundary, marked where cut.
+fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}\n[cut]", &s[..end])
+}
+
 fn skip_reason(cfg: &AgentlessConfig, survivors: &[Survivor], enabled: bool) -> &'static str {
     if !cfg.validate || !enabled {
         "turned off in the configuration"
@@ -820,6 +839,12 @@ mod tests {
         assert_eq!(t.exit_reason, "no Python source files in the repository");
         assert!(t.steps.is_empty() && t.patch.is_empty());
         assert_eq!(t.stages.len(), 1);
+    }
+
+    #[test]
+    fn long_issues_are_cut_at_a_character_boundary() {
+        assert_eq!(cut("short", 10), "short");
+        assert_eq!(cut("ééé", 3), "é\n[cut]");
     }
 
     #[test]

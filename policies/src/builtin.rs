@@ -87,7 +87,7 @@ pub fn from_name(name: &str) -> Result<Box<dyn Policy>, PolicyError> {
         _ => match name.strip_prefix("replay:") {
             Some(path) if !path.is_empty() => Ok(Box::new(Replay::load(Path::new(path))?)),
             _ => Err(PolicyError::Config(format!(
-                "unknown policy `{name}`: expected gold, empty or replay:PATH"
+                "unknown policy `{name}`: expected gold, empty, replay:PATH, agent or agentless"
             ))),
         },
     }

@@ -2,6 +2,7 @@
 //! model-driven policies get a sandbox holding the repository.
 
 pub mod agent;
+pub mod agentless;
 pub mod builtin;
 pub mod lm;
 pub mod trajectory;

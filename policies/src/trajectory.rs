@@ -52,6 +52,49 @@ pub struct Trajectory {
     /// and the observations), for trainers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<crate::lm::Message>,
+    /// Staged policies (agentless): model calls, tokens, cost and wall time per stage. A
+    /// trajectory with stages is a fixed pipeline, not a loop: it has no action loops.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<Stage>,
+    /// Staged policies: every candidate patch and what became of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<Candidate>,
+}
+
+/// One stage of a staged policy and what it cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    pub name: String,
+    pub model_calls: u64,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost: f64,
+    /// Wall time of the whole stage (model calls and sandbox work).
+    pub ms: u64,
+    /// What the stage decided, and why (fallbacks included).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+/// One candidate patch of a staged policy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub index: usize,
+    pub temperature: f64,
+    pub seed: u64,
+    /// `selected`, `survived` (applied and parsed but lost the vote), or `dropped: REASON`.
+    pub fate: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub patch: String,
+    /// Candidates with the same normalised patch (whitespace and comments ignored) vote together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub votes: Option<usize>,
+    /// Regression tests that passed before the edit and fail after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regressions: Option<usize>,
+    /// Whether the model's reproduction test passes after the edit (it failed before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reproduction_passes: Option<bool>,
 }
 
 /// Whitespace-normalised form of an action, for loop detection.
@@ -77,7 +120,12 @@ impl Trajectory {
     }
 
     pub fn stats(&self, loop_window: usize) -> AgentStats {
-        let loops = count_loops(self.slm_steps().map(|s| s.action.as_str()), loop_window);
+        // A staged pipeline runs each stage once: its model calls are not actions that can loop.
+        let loops = if self.stages.is_empty() {
+            count_loops(self.slm_steps().map(|s| s.action.as_str()), loop_window)
+        } else {
+            0
+        };
         let tokens = |actor: Actor| -> u64 {
             self.steps
                 .iter()
@@ -181,5 +229,29 @@ mod tests {
         assert_eq!(s.expert_tokens, 270);
         assert!((s.expert_token_share - 270.0 / 1425.0).abs() < 1e-12);
         assert!((s.cost - 0.05).abs() < 1e-12);
+    }
+
+    #[test]
+    fn staged_trajectories_have_no_loops_and_old_json_still_loads() {
+        let mut t = Trajectory {
+            steps: vec![
+                step("same", Actor::Slm, 1, 1),
+                step("same", Actor::Slm, 1, 1),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(t.stats(5).loops, 1);
+        t.stages.push(Stage {
+            name: "repair".into(),
+            ..Default::default()
+        });
+        assert_eq!(t.stats(5).loops, 0);
+        assert_eq!(t.stats(5).steps, 2);
+        let old =
+            r#"{"instance_id":"a","policy":"p","slm":"s","steps":[],"exit_reason":"x","patch":""}"#;
+        let back: Trajectory = serde_json::from_str(old).unwrap();
+        assert!(back.stages.is_empty() && back.candidates.is_empty());
+        let json = serde_json::to_string(&Trajectory::default()).unwrap();
+        assert!(!json.contains("stages") && !json.contains("candidates"));
     }
 }

@@ -38,6 +38,14 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("reading {}", args.trajectory.display()))?;
     let traj: Trajectory = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a protege trajectory", args.trajectory.display()))?;
+    if !traj.stages.is_empty() {
+        // A staged pipeline's model calls are not workspace actions: nothing to re-execute.
+        bail!(
+            "{}: a staged ({}) trajectory has no actions to replay; its patch is the trajectory's `patch`",
+            args.trajectory.display(),
+            traj.policy
+        );
+    }
     let set = load_dataset(&args.data)?;
     let Some(task) = set.get(&traj.instance_id) else {
         bail!(

@@ -11,6 +11,7 @@ use protege_datasets::{TaskSet, mini};
 use protege_harness::runner::{self, RunConfig, SandboxKind};
 use protege_policies::Policy;
 use protege_policies::agent::{AgentConfig, AgentPolicy, models};
+use protege_policies::agentless::{AgentlessConfig, AgentlessPolicy};
 use protege_policies::builtin::{self, Replay};
 use protege_results::manifest::Manifest;
 use protege_results::reward::RewardConfig;
@@ -24,11 +25,11 @@ use super::{DatasetArgs, OutArgs};
 pub struct RunArgs {
     #[command(flatten)]
     pub data: DatasetArgs,
-    /// gold, empty, replay:PATH (a SWE-bench predictions file), or agent (a small model that
-    /// may ask an expert).
+    /// gold, empty, replay:PATH (a SWE-bench predictions file), agent (a small model that
+    /// may ask an expert), or agentless (localize, repair, validate, select with --slm).
     #[arg(long, default_value = "gold")]
     pub policy: String,
-    /// The agent's small model: smollm2 (built in), a model directory, a .gguf file, or an
+    /// The agent's (or agentless pipeline's) small model: smollm2 (built in), a model directory, a .gguf file, or an
     /// OpenAI-compatible endpoint http(s)://HOST/v1[#MODEL].
     #[arg(long)]
     pub slm: Option<String>,
@@ -83,8 +84,9 @@ pub struct CommonRunArgs {
     /// No progress display, no per-instance lines.
     #[arg(long)]
     pub quiet: bool,
-    /// A JSON file with `agent` (limits, expert budget, sampling) and `reward` (coefficients)
-    /// sections; missing keys keep their defaults.
+    /// A JSON file with `agent` (limits, expert budget, sampling), `agentless` (candidates,
+    /// localization, validation, sampling) and `reward` (coefficients) sections; missing keys
+    /// keep their defaults.
     #[arg(long)]
     pub config: Option<PathBuf>,
 }
@@ -94,6 +96,7 @@ pub struct CommonRunArgs {
 #[serde(default, deny_unknown_fields)]
 pub struct ConfigFile {
     pub agent: AgentConfig,
+    pub agentless: AgentlessConfig,
     pub reward: RewardConfig,
 }
 
@@ -160,10 +163,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 None,
             )
         }
+        None if args.policy == "agentless" => {
+            if args.expert.is_some() {
+                bail!("--expert is for --policy agent; agentless uses only --slm");
+            }
+            let config = load_config(args.common.config.as_deref())?;
+            let spec = args.slm.as_deref().unwrap_or(models::DEFAULT_SLM);
+            let model = models::from_spec(spec).with_context(|| format!("--slm {spec}"))?;
+            (
+                Arc::new(AgentlessPolicy {
+                    model,
+                    config: config.agentless,
+                }),
+                None,
+            )
+        }
         None => (Arc::from(builtin::from_name(&args.policy)?), None),
     };
     restrict_to_policy(&mut set, policy.as_ref());
-    let label = if args.policy == "agent" {
+    let label = if args.policy == "agent" || args.policy == "agentless" {
         policy.name()
     } else {
         args.policy.clone()

@@ -7,7 +7,8 @@
 //! environment: LM_BENCH_PREFILL (prompt tokens, default 128), LM_BENCH_DECODE (new tokens,
 //! default 32), LM_BENCH_REPEATS (default 3, best run reported), LM_BENCH_ONLY (`smollm2` or
 //! `qwen`), LM_BENCH_DTYPES (for the Qwen2.5-shaped model, default `f32,bf16`),
-//! LM_BENCH_DEVICE (`cpu` default, `cuda` with the `cuda` feature).
+//! LM_BENCH_DEVICE (`cpu` default, `cuda` with the `cuda` feature), LM_BENCH_GGUF_DEQUANTIZE
+//! (`1`: expand SmolLM2 to f32, `0`: keep it quantized; default: the loader's choice).
 
 use std::path::Path;
 use std::time::Instant;
@@ -108,6 +109,9 @@ fn main() {
             &path,
             &LoadOptions {
                 device: device.clone(),
+                gguf_dequantize: std::env::var("LM_BENCH_GGUF_DEQUANTIZE")
+                    .ok()
+                    .map(|v| v == "1"),
                 ..LoadOptions::default()
             },
         )

@@ -104,6 +104,12 @@ fn agent_with_smollm2_and_an_expert_over_loopback() {
     let run = tmp.path().join("agent");
     let recs = records(&run);
     assert_eq!(recs.len(), 2);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["config"]["agent"]["collaborate_token"], "e",
+        "the manifest records the agent's settings"
+    );
     for r in &recs {
         let id = r["instance_id"].as_str().unwrap();
         let a = &r["agent"];

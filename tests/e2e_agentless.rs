@@ -115,6 +115,8 @@ fn agentless_with_smollm2_writes_staged_trajectories() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["policy"], "agentless:smollm2");
+    assert_eq!(manifest["config"]["agentless"]["candidates"], 2);
+    assert!(manifest["config"].get("agent").is_none());
 }
 
 #[test]

@@ -313,7 +313,9 @@ async fn execute(
         predictions_sha256,
         policy: policy.name(),
         sandbox: sandbox_name.clone(),
-        config: serde_json::json!({
+        config: {
+            let file = load_config(c.config.as_deref())?;
+            let mut config = serde_json::json!({
             "workers": c.workers,
             "test_timeout_s": c.timeout,
             "reruns": c.reruns,
@@ -321,8 +323,17 @@ async fn execute(
             "pids": c.pids,
             "instances_filter": set.tasks.len(),
             "harness": runner::HARNESS_VERSION,
-            "reward": load_config(c.config.as_deref())?.reward,
-        }),
+            "reward": file.reward,
+            });
+            // The model policies' settings, so that a run can be repeated from its manifest.
+            let name = policy.name();
+            if name.starts_with("agent:") {
+                config["agent"] = serde_json::to_value(&file.agent)?;
+            } else if name.starts_with("agentless:") {
+                config["agentless"] = serde_json::to_value(&file.agentless)?;
+            }
+            config
+        },
         instances: set
             .tasks
             .iter()

@@ -8,7 +8,6 @@
 //! Run: `cargo bench --profile dev --bench serve_episodes` (Docker needs a running engine and the
 //! mini images: `protege images build --dataset mini`; without one only WASI is measured).
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -145,11 +144,7 @@ fn main() {
     );
     let server = Server::new(
         ServeConfig {
-            tasks: set
-                .tasks
-                .iter()
-                .map(|t| (t.instance_id.clone(), t.clone()))
-                .collect::<BTreeMap<_, _>>(),
+            tasks: set.clone(),
             sandbox: SandboxKind::Wasi,
             max_sandboxes: 4,
             idle_timeout: Duration::from_secs(600),

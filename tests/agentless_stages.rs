@@ -20,6 +20,16 @@ use protege_policies::trajectory::Trajectory;
 use protege_results::verdict::Outcome;
 use protege_sandboxes::Sandbox;
 
+/// Every agentless trajectory lists these stages, in this order, whether they ran or not.
+const STAGES: [&str; 6] = [
+    "localize_files",
+    "localize_elements",
+    "repair",
+    "reproduction",
+    "validate",
+    "select",
+];
+
 /// A test double: answers each stage's prompt (told apart by its system message) with the next
 /// canned reply for that stage, and an empty reply when they run out.
 struct Scripted {
@@ -137,17 +147,7 @@ async fn a_correct_edit_resolves_and_broken_ones_are_dropped_or_outvoted() {
     ]);
     let traj = run(&policy, &t).await;
     let stages: Vec<&str> = traj.stages.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(
-        stages,
-        [
-            "localize_files",
-            "localize_elements",
-            "repair",
-            "reproduction",
-            "validate",
-            "select"
-        ]
-    );
+    assert_eq!(stages, STAGES);
     assert!(
         traj.stages[0].note.contains("chosen: romanum/convert.py"),
         "{}",
@@ -324,18 +324,7 @@ async fn smollm2_runs_every_stage_deterministically() {
         let t = task(id);
         let a = run(&policy, &t).await;
         let names: Vec<&str> = a.stages.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "localize_files",
-                "localize_elements",
-                "repair",
-                "reproduction",
-                "validate",
-                "select"
-            ],
-            "{id}"
-        );
+        assert_eq!(names, STAGES, "{id}");
         assert_eq!(a.stages[0].model_calls, 1);
         assert_eq!(a.stages[1].model_calls, 1);
         assert_eq!(a.stages[2].model_calls, 2);

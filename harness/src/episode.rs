@@ -172,11 +172,7 @@ impl Episode {
         session.stop("submitted");
         let mut trajectory = session.finish(ws.as_ref(), &self.task.base_commit).await;
         let _ = ws.close().await;
-        let patch = match patch {
-            Some(p) => Some(p),
-            None if trajectory.exit_reason.contains("diff failed") => None,
-            None => Some(trajectory.patch.clone()),
-        };
+        let patch = patch.or_else(|| workspace_patch(&trajectory));
         trajectory.patch = patch.clone().unwrap_or_default();
         Ok(grade_attempt(
             &self.grader,
@@ -214,8 +210,14 @@ pub async fn sample(
         .map_err(|e| EpisodeError::Infra(format!("{}: no workspace: {e}", task.instance_id)))?;
     let trajectory = policy.run_loop(task, ws.as_ref()).await;
     let _ = ws.close().await;
-    let patch = (!trajectory.exit_reason.contains("diff failed")).then(|| trajectory.patch.clone());
+    let patch = workspace_patch(&trajectory);
     Ok(grade_attempt(grader, task, &env, patch, Some(trajectory), reward).await)
+}
+
+/// The workspace's diff a finished session recorded, or `None` when it could not be taken
+/// ([`Session::finish`] says so in the exit reason).
+fn workspace_patch(t: &Trajectory) -> Option<String> {
+    (!t.exit_reason.contains("diff failed")).then(|| t.patch.clone())
 }
 
 /// Grades one attempt and computes its reward: what `submit`, `POST /grade` and each rollout

@@ -26,7 +26,6 @@ use protege_sandboxes::docker::{ContainerLimits, DockerEngine};
 use crate::grader::Grader;
 use crate::grading::EvalOutcome;
 use crate::grading::report::report_json;
-use crate::grading::verdict::precheck;
 use crate::specs::{self, Spec};
 
 pub use crate::grader::SandboxKind;
@@ -320,17 +319,15 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
         return Ok((prev, false, None));
     }
 
-    if let Ok((_, image_id)) = &env.env
-        && spec.is_some()
-        && precheck(patch_ref).is_none()
-    {
+    let (verdict, eval) = shared.grader.grade(task, &env, patch_ref).await;
+    // The environment the tests ran in (none when the patch was refused before any sandbox).
+    if !eval.environment_id.is_empty() {
         shared
             .environments
             .lock()
             .expect("lock")
-            .insert(task.instance_id.clone(), image_id.clone());
+            .insert(task.instance_id.clone(), eval.environment_id.clone());
     }
-    let (verdict, eval) = shared.grader.grade(task, &env, patch_ref).await;
     let test_ms = eval.test_duration.as_millis() as u64;
     let wall_ms = started.elapsed().as_millis() as u64;
     let agent = trajectory.as_ref().map(|t| t.stats(cfg.reward.loop_window));

@@ -20,7 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::future::join_all;
-use protege_datasets::Task;
+use protege_datasets::{Task, TaskSet};
 use protege_policies::agent::{AgentConfig, AgentPolicy};
 use protege_policies::lm::LanguageModel;
 use protege_results::reward::RewardConfig;
@@ -40,8 +40,8 @@ pub type ModelLoader =
     Arc<dyn Fn(&str) -> Result<Arc<dyn LanguageModel>, String> + Send + Sync + 'static>;
 
 pub struct ServeConfig {
-    /// The tasks episodes can be opened on, by instance id.
-    pub tasks: BTreeMap<String, Task>,
+    /// The tasks episodes can be opened on.
+    pub tasks: TaskSet,
     /// The sandbox when a request names none.
     pub sandbox: SandboxKind,
     pub max_sandboxes: usize,
@@ -103,6 +103,11 @@ impl From<EpisodeError> for ApiError {
 }
 
 type ApiResult = Result<Response, ApiError>;
+
+/// The outcome of work a request ran in its own task; a panic there is a 500.
+fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, ApiError> {
+    r.map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
 
 fn ok(v: impl serde::Serialize) -> ApiResult {
     Ok(axum::Json(v).into_response())
@@ -235,9 +240,7 @@ impl Server {
         }
         let load = self.cfg.load_model.clone();
         let s = spec.to_string();
-        let m = tokio::task::spawn_blocking(move || load(&s))
-            .await
-            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        let m = joined(tokio::task::spawn_blocking(move || load(&s)).await)?
             .map_err(|e| bad(format!("model `{spec}`: {e}")))?;
         cache.insert(spec.to_string(), m.clone());
         Ok(m)
@@ -306,7 +309,8 @@ async fn instances(State(s): State<Shared>) -> ApiResult {
     let list: Vec<Value> = s
         .cfg
         .tasks
-        .values()
+        .tasks
+        .iter()
         .map(|t| {
             json!({
                 "instance_id": t.instance_id,
@@ -365,10 +369,7 @@ async fn reset(State(s): State<Shared>, bytes: Bytes) -> ApiResult {
         server.episodes.lock().expect("lock").insert(id, slot);
         Ok::<Value, EpisodeError>(answer)
     });
-    match opened.await {
-        Ok(r) => ok(r?),
-        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-    }
+    ok(joined(opened.await)??)
 }
 
 async fn describe(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
@@ -413,10 +414,7 @@ async fn step(State(s): State<Shared>, Path(id): Path<String>, bytes: Bytes) -> 
         slot.touch();
         r
     });
-    match done.await {
-        Ok(r) => ok(r?),
-        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-    }
+    ok(joined(done.await)??)
 }
 
 #[derive(Deserialize)]
@@ -446,10 +444,7 @@ async fn submit(State(s): State<Shared>, Path(id): Path<String>, bytes: Bytes) -
         drop(slot);
         r
     });
-    match graded.await {
-        Ok(r) => ok(r?),
-        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-    }
+    ok(joined(graded.await)??)
 }
 
 async fn close(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
@@ -485,13 +480,9 @@ async fn grade(State(s): State<Shared>, bytes: Bytes) -> ApiResult {
         drop(permit);
         sub
     });
-    match graded.await {
-        Ok(mut sub) => {
-            sub.trajectory.patch.clear();
-            ok(sub)
-        }
-        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-    }
+    let mut sub = joined(graded.await)?;
+    sub.trajectory.patch.clear();
+    ok(sub)
 }
 
 #[derive(Deserialize)]
@@ -601,9 +592,7 @@ async fn rollouts(State(s): State<Shared>, bytes: Bytes) -> ApiResult {
         .into_iter()
         .zip(tasks.iter().flat_map(|t| std::iter::repeat_n(t, b.n)))
     {
-        let (i, sub, ms, policy) = job
-            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            .map_err(ApiError::from)?;
+        let (i, sub, ms, policy) = joined(job)??;
         let record = sub.record(&protege_policies::Policy::name(&policy), ms);
         let mut line = serde_json::to_value(crate::rollout::rollout(
             &run_id,

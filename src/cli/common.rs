@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use protege_datasets::{TaskSet, load, mini, remote, select};
+use protege_sandboxes::docker::ContainerLimits;
 
 use super::DatasetArgs;
 
@@ -33,4 +34,13 @@ pub fn load_dataset(args: &DatasetArgs) -> anyhow::Result<TaskSet> {
     }
     select::filter(&mut set, &args.instances)?;
     Ok(set)
+}
+
+/// The limits of every container a command starts (`--memory-mib`, `--pids`); never a network.
+pub fn container_limits(memory_mib: i64, pids: i64) -> ContainerLimits {
+    ContainerLimits {
+        memory_bytes: memory_mib << 20,
+        pids,
+        network: false,
+    }
 }

@@ -15,9 +15,8 @@ use protege_policies::agentless::{AgentlessConfig, AgentlessPolicy};
 use protege_policies::builtin::{self, Replay};
 use protege_results::manifest::Manifest;
 use protege_results::reward::RewardConfig;
-use protege_sandboxes::docker::ContainerLimits;
 
-use super::common::load_dataset;
+use super::common::{container_limits, load_dataset};
 use super::report::{print_tables, write_tables};
 use super::{DatasetArgs, OutArgs};
 
@@ -296,11 +295,7 @@ async fn execute(
         sandbox,
         test_timeout: Duration::from_secs(c.timeout),
         reruns: c.reruns,
-        limits: ContainerLimits {
-            memory_bytes: c.memory_mib << 20,
-            pids: c.pids,
-            network: false,
-        },
+        limits: container_limits(c.memory_mib, c.pids),
         quiet: c.quiet,
         reward: load_config(c.config.as_deref())?.reward,
     };

@@ -11,10 +11,10 @@ use clap::Args;
 use protege_harness::grader::{Grader, SandboxKind};
 use protege_harness::serve::{self, ServeConfig, Server};
 use protege_policies::agent::models;
-use protege_sandboxes::docker::{ContainerLimits, DockerEngine};
+use protege_sandboxes::docker::DockerEngine;
 
 use super::DatasetArgs;
-use super::common::load_dataset;
+use super::common::{container_limits, load_dataset};
 use super::run::{default_sandbox, load_config};
 
 #[derive(Args)]
@@ -91,21 +91,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let grader = Grader::new(
         DockerEngine::connect().await,
         run_id.clone(),
-        ContainerLimits {
-            memory_bytes: args.memory_mib << 20,
-            pids: args.pids,
-            network: false,
-        },
+        container_limits(args.memory_mib, args.pids),
         Duration::from_secs(args.timeout),
         0,
     );
+    let served = format!("{} tasks of {}", set.tasks.len(), set.name);
     let server = Server::new(
         ServeConfig {
-            tasks: set
-                .tasks
-                .iter()
-                .map(|t| (t.instance_id.clone(), t.clone()))
-                .collect(),
+            tasks: set,
             sandbox,
             max_sandboxes: args.max_sandboxes,
             idle_timeout: Duration::from_secs(args.episode_timeout),
@@ -122,9 +115,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("--listen {}", args.listen))?;
     let addr = listener.local_addr()?;
     eprintln!(
-        "protege serve: listening on http://{addr} ({} tasks of {}, sandbox {sandbox_name}, {} sandboxes at most)",
-        set.tasks.len(),
-        set.name,
+        "protege serve: listening on http://{addr} ({served}, sandbox {sandbox_name}, {} sandboxes at most)",
         args.max_sandboxes
     );
     let reaper = tokio::spawn(serve::reaper(server.clone()));

@@ -1,6 +1,7 @@
 //! The WASI sandbox's speed: runtime preparation from the on-disk cache, one Python start, one
-//! tool call of each kind (p50 / p90 over repeated runs), and grading the whole mini set with
-//! the gold patches (wall time, 1 and 2 at a time).
+//! tool call of each kind (p50 / p90 over repeated runs; the interpreter commands both from the
+//! start-up snapshot and started cold), and grading the whole mini set with the gold patches
+//! (wall time, 1 and 2 at a time).
 //!
 //! Run: `cargo bench --features wasi --bench wasi_startup` (prints tables; nothing is asserted).
 //! The first run on a machine also downloads and compiles the runtime (reported separately).
@@ -27,16 +28,24 @@ async fn main() {
         .unwrap_or(30);
     let cached = protege_sandboxes::wasi::fetch::cache_dir().exists();
     let t = Instant::now();
-    runtime_async().await.expect("WASI runtime");
+    let rt = runtime_async().await.expect("WASI runtime");
     println!(
-        "runtime preparation: {:.0} ms ({})\n",
+        "runtime preparation: {:.0} ms ({})",
         ms(t.elapsed()),
         if cached {
             "from the on-disk cache"
         } else {
-            "first use: download, compile, unpack"
+            "first use: download, compile, unpack, make the snapshot"
         }
     );
+    match rt.snapshot_status() {
+        Ok(s) => println!(
+            "start-up snapshot: {:.1} MiB of memory, {:.1} MiB not zero\n",
+            s.memory_bytes() as f64 / 1048576.0,
+            s.stored_bytes() as f64 / 1048576.0
+        ),
+        Err(why) => println!("start-up snapshot: none ({why}); every command starts cold\n"),
+    }
 
     // A sandbox over one mini repository.
     let set = protege_datasets::mini::load().unwrap();
@@ -47,6 +56,8 @@ async fn main() {
     for f in protege_datasets::mini::repo_files(&task.instance_id) {
         sb.write_file(&f.path, f.contents).await.unwrap();
     }
+    // The same working copy, every interpreter started cold.
+    let cold = WasiSandbox::open(sb.root()).await.unwrap().cold_start(true);
     let first_py = protege_datasets::mini::repo_files(&task.instance_id)
         .into_iter()
         .find(|f| f.path.ends_with(".py") && !f.path.contains("test"))
@@ -68,27 +79,36 @@ async fn main() {
         task.instance_id,
         protege_datasets::mini::repo_files(&task.instance_id).len()
     );
-    println!("| command | p50 (ms) | p90 (ms) | min (ms) | max (ms) |");
-    println!("|---|---|---|---|---|");
+    println!("| command | start | p50 (ms) | p90 (ms) | min (ms) | max (ms) |");
+    println!("|---|---|---|---|---|---|");
     for cmd in &commands {
-        let warm = sb.exec(cmd, &opts).await.unwrap();
-        assert!(
-            warm.exit_code.is_some(),
-            "{cmd}: {warm:?} (the bench expects commands to finish)"
-        );
-        let mut v = Vec::new();
-        for _ in 0..iterations {
-            let t = Instant::now();
-            sb.exec(cmd, &opts).await.unwrap();
-            v.push(ms(t.elapsed()));
+        let interpreted = cmd.starts_with("python") || cmd.starts_with("pytest");
+        for (start, sandbox) in [("snapshot", &sb), ("cold", &cold)] {
+            if start == "cold" && !interpreted {
+                continue;
+            }
+            let warm = sandbox.exec(cmd, &opts).await.unwrap();
+            assert!(
+                warm.exit_code.is_some(),
+                "{cmd}: {warm:?} (the bench expects commands to finish)"
+            );
+            let mut v = Vec::new();
+            for _ in 0..iterations {
+                let t = Instant::now();
+                sandbox.exec(cmd, &opts).await.unwrap();
+                v.push(ms(t.elapsed()));
+            }
+            let (p50, p90) = (percentile(&v, 50.0).unwrap(), percentile(&v, 90.0).unwrap());
+            v.sort_by(f64::total_cmp);
+            let start = if interpreted { start } else { "-" };
+            println!(
+                "| `{cmd}` | {start} | {p50:.2} | {p90:.2} | {:.2} | {:.2} |",
+                v[0],
+                v[v.len() - 1]
+            );
         }
-        let (p50, p90) = (percentile(&v, 50.0).unwrap(), percentile(&v, 90.0).unwrap());
-        println!(
-            "| `{cmd}` | {p50:.2} | {p90:.2} | {:.2} | {:.2} |",
-            v[0],
-            v[v.len() - 1]
-        );
     }
+    cold.close().await.unwrap();
     sb.close().await.unwrap();
 
     // Grading the mini set with the gold patches.

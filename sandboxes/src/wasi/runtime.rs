@@ -25,7 +25,9 @@ use super::capture::Capture;
 use super::fetch::{
     self, PYTHON_WASM_IN_WHEEL, PYTHON_WASM_SHA256, RUNTIME_WHEEL, SITE_WHEELS, sha256_hex,
 };
+use super::snapshot::{self, ContinuedClock, Snapshot};
 use crate::SandboxError;
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
 /// The wasmtime version protege is built against (pinned exactly in Cargo.toml).
 pub const WASMTIME_VERSION: &str = "48.0.8";
@@ -61,7 +63,7 @@ del _name, _cwd
 "#;
 
 /// Bumped whenever the site directory's layout or shims change, so old caches are not reused.
-const SITE_LAYOUT: &str = "protege-site-1";
+const SITE_LAYOUT: &str = "protege-site-2";
 
 /// Per-store state: WASI context and the memory limiter.
 pub(crate) struct StoreData {
@@ -146,8 +148,13 @@ pub struct RunResult {
 pub struct Runtime {
     engine: Engine,
     pre: InstancePre<StoreData>,
+    /// Names the compiled module (its cache key).
+    module_key: String,
     site_dir: PathBuf,
     site_digest: String,
+    /// The start-up snapshot and its image module, when one could be made.
+    snapshot: Option<(Snapshot, InstancePre<StoreData>)>,
+    snapshot_error: Option<String>,
 }
 
 static RUNTIME: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
@@ -192,21 +199,26 @@ impl Runtime {
     fn prepare() -> Result<Runtime, SandboxError> {
         let engine = Engine::new(&engine_config()).map_err(|e| engine_err("engine", e))?;
         start_ticker(&engine);
-        let module = load_module(&engine)?;
+        let (module, module_key) = load_module(&engine)?;
         let mut linker: Linker<StoreData> = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |d: &mut StoreData| &mut d.wasi)
             .map_err(|e| engine_err("linker", e))?;
         let pre = linker
             .instantiate_pre(&module)
             .map_err(|e| engine_err("instantiate_pre", e))?;
+        drop(module);
         let site_digest = site_digest();
         let mut rt = Runtime {
             engine,
             pre,
+            module_key,
             site_dir: PathBuf::new(),
             site_digest,
+            snapshot: None,
+            snapshot_error: None,
         };
         rt.site_dir = rt.prepare_site()?;
+        rt.load_or_make_snapshot(&linker);
         Ok(rt)
     }
 
@@ -250,6 +262,9 @@ impl Runtime {
         let sc = tmp.path().join("sitecustomize.py");
         fs::write(&sc, SITECUSTOMIZE)
             .map_err(|e| SandboxError::Io(format!("{}: {e}", sc.display())))?;
+        let guest = tmp.path().join(format!("{}.py", snapshot::GUEST_MODULE));
+        fs::write(&guest, snapshot::GUEST_SOURCE)
+            .map_err(|e| SandboxError::Io(format!("{}: {e}", guest.display())))?;
         // Byte-compile with the sandboxed interpreter itself, so imports later read .pyc files
         // (the directory is read-only to every later run).
         let spec = RunSpec {
@@ -266,24 +281,7 @@ impl Runtime {
             output_limit: 1 << 20,
             memory_limit: 1 << 30,
         };
-        // On a thread of its own, so that this works whether or not the caller is inside an
-        // async runtime.
-        let res = std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?
-                        .block_on(self.run(&spec))
-                })
-                .join()
-                .unwrap_or_else(|_| {
-                    Err(SandboxError::EngineUnavailable(
-                        "byte-compiling the site directory panicked".into(),
-                    ))
-                })
-        })?;
+        let res = block_on_own_thread(|| self.run_cold(&spec))?;
         if res.exit_code != Some(0) {
             return Err(SandboxError::EngineUnavailable(format!(
                 "byte-compiling the site directory failed ({:?}): {}",
@@ -304,10 +302,42 @@ impl Runtime {
         Ok(dir)
     }
 
-    /// Runs CPython once in a fresh store. Deadline, memory cap and output cap as in `spec`.
+    /// Runs CPython once in a fresh store: restored from the start-up snapshot when the
+    /// command allows it, else started cold. Deadline, memory cap and output cap as in `spec`.
     /// A trap is an error (`Crash`, or `OutOfMemory` after a refused memory growth); the
     /// deadline is `timed_out`, not an error.
     pub async fn run(&self, spec: &RunSpec) -> Result<RunResult, SandboxError> {
+        if let Some((snap, pre)) = &self.snapshot
+            && let Some(request) = snap.request(spec)
+        {
+            let (res, _) = self
+                .execute(spec, Start::Snapshot(snap, pre, request))
+                .await?;
+            if !snapshot::fell_back(&res) {
+                return Ok(res);
+            }
+        }
+        self.run_cold(spec).await
+    }
+
+    /// Runs CPython once from `_start`, never from the snapshot.
+    pub async fn run_cold(&self, spec: &RunSpec) -> Result<RunResult, SandboxError> {
+        Ok(self.execute(spec, Start::Cold).await?.0)
+    }
+
+    /// Whether commands start from a snapshot, and if not, why.
+    pub fn snapshot_status(&self) -> Result<&Snapshot, &str> {
+        match &self.snapshot {
+            Some((s, _)) => Ok(s),
+            None => Err(self.snapshot_error.as_deref().unwrap_or("not made")),
+        }
+    }
+
+    async fn execute(
+        &self,
+        spec: &RunSpec,
+        start: Start<'_>,
+    ) -> Result<(RunResult, Option<snapshot::Captured>), SandboxError> {
         let capture = Capture::new(spec.output_limit);
         let mut b = WasiCtxBuilder::new();
         b.allow_blocking_current_thread(true)
@@ -315,6 +345,16 @@ impl Runtime {
             .envs(&spec.env)
             .stdout(capture.clone())
             .stderr(capture.clone());
+        match &start {
+            Start::Cold => {}
+            Start::Prepare(clock) => {
+                b.monotonic_clock(clock.clone());
+            }
+            Start::Snapshot(snap, _, request) => {
+                b.monotonic_clock(snap.clock())
+                    .stdin(MemoryInputPipe::new(request.clone()));
+            }
+        }
         for m in &spec.mounts {
             let perms = if m.writable {
                 FsPerms::ReadWrite
@@ -352,36 +392,63 @@ impl Runtime {
             }
         });
 
+        let mut instance = None;
         let call = async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-            start.call_async(&mut store, ()).await
+            let pre = match &start {
+                Start::Snapshot(_, pre, _) => pre,
+                _ => &self.pre,
+            };
+            let inst = pre.instantiate_async(&mut store).await?;
+            instance = Some(inst);
+            match &start {
+                Start::Cold | Start::Prepare(_) => {
+                    let f = inst.get_typed_func::<(), ()>(&mut store, "_start")?;
+                    f.call_async(&mut store, ()).await
+                }
+                Start::Snapshot(snap, _, _) => {
+                    let entry = snap.entry(&mut store, &inst)?;
+                    // The entry ends in `os._exit`; returning means it failed inside CPython.
+                    let ret = entry.call_async(&mut store, snap.call_args()).await?;
+                    Err(wasmtime::format_err!(
+                        "the snapshot's entry function returned {ret:#x} instead of exiting"
+                    ))
+                }
+            }
         };
         let outcome = tokio::time::timeout(spec.timeout, call).await;
         let duration = started.elapsed();
         let memory_cap_hit = store.data().limiter.memory_cap_hit;
+        let mut captured = None;
+        if let (Start::Prepare(_), Ok(Err(e)), Some(inst)) = (&start, &outcome, &instance)
+            && e.downcast_ref::<I32Exit>().map(|x| x.0) == Some(0)
+        {
+            captured = Some(
+                snapshot::capture(&mut store, inst)
+                    .map_err(|e| SandboxError::EngineUnavailable(format!("snapshot: {e}")))?,
+            );
+        }
         drop(store);
         let finish = |exit_code: Option<i32>, timed_out: bool| {
             let (output, truncated) = capture.take();
-            Ok(RunResult {
+            RunResult {
                 exit_code,
                 output,
                 truncated,
                 timed_out,
                 duration,
                 memory_cap_hit,
-            })
+            }
         };
-        match outcome {
+        let res = match outcome {
             Err(_elapsed) => finish(None, true),
             Ok(Ok(())) => finish(Some(0), false),
             Ok(Err(e)) => {
                 if let Some(exit) = e.downcast_ref::<I32Exit>() {
-                    return finish(Some(exit.0), false);
+                    return Ok((finish(Some(exit.0), false), captured));
                 }
                 let trap = e.downcast_ref::<Trap>().copied();
                 if trap == Some(Trap::Interrupt) {
-                    return finish(None, true);
+                    return Ok((finish(None, true), None));
                 }
                 let tail = capture.tail(2000);
                 let context = if tail.trim().is_empty() {
@@ -406,10 +473,159 @@ impl Runtime {
                     Some(_) => e.to_string(),
                     None => format!("{e:#}"),
                 };
-                Err(SandboxError::Crash(format!("{what}{context}")))
+                return Err(SandboxError::Crash(format!("{what}{context}")));
+            }
+        };
+        Ok((res, captured))
+    }
+
+    /// The snapshot from the cache, or made now (a second to prepare, a few to compile its
+    /// module) and cached. A failure leaves every command to start cold; it is reported once,
+    /// on stderr, and by `snapshot_status`.
+    fn load_or_make_snapshot(&mut self, linker: &Linker<StoreData>) {
+        if matches!(
+            std::env::var("PROTEGE_WASI_SNAPSHOT").as_deref(),
+            Ok("0" | "off" | "no" | "false")
+        ) {
+            self.snapshot_error = Some("disabled by PROTEGE_WASI_SNAPSHOT".into());
+            return;
+        }
+        let layout = sandbox_layout();
+        // Prepared in /tmp: "/" itself is no directory under WASI.
+        let env = base_env(super::fileops::TMP);
+        let inputs = format!(
+            "{}\n{}\n{}\n{:?}\n{:?}",
+            self.module_key, self.site_digest, WASMTIME_VERSION, env, layout
+        );
+        let key = snapshot::cache_key(&inputs);
+        let meta = fetch::cache_dir().join(format!("{key}.json"));
+        let made = (|| {
+            if let Some(s) = Snapshot::load(&meta)
+                && s.matches(&env, &layout)
+                && let Some(m) = cached_module(&self.engine, &key)
+            {
+                return Ok((s, m));
+            }
+            let (snap, captured) = self.make_snapshot(env, layout)?;
+            let wasm = snapshot::image_module(&snapshot::add_exports(&python_wasm()?)?, &captured)?;
+            drop(captured);
+            let module = compile_and_cache(&self.engine, &key, &wasm)?;
+            snap.save(&meta)?;
+            Ok((snap, module))
+        })();
+        let made = made.and_then(|(snap, module)| {
+            let pre = linker
+                .instantiate_pre(&module)
+                .map_err(|e| engine_err("instantiate_pre (snapshot)", e))?;
+            Ok((snap, pre))
+        });
+        match made {
+            Ok(s) => self.snapshot = Some(s),
+            Err(e) => {
+                let e: SandboxError = e;
+                eprintln!("warning: WASI commands start cold (about 0.5 s slower each): {e}");
+                self.snapshot_error = Some(e.to_string());
             }
         }
     }
+
+    fn make_snapshot(
+        &self,
+        env: Vec<(String, String)>,
+        layout: Vec<(String, bool)>,
+    ) -> Result<(Snapshot, snapshot::Captured), SandboxError> {
+        // The guest's directories while it prepares: empty stand-ins with the commands' names.
+        let scratch = tempfile::Builder::new()
+            .prefix("protege-snapshot-")
+            .tempdir()
+            .map_err(|e| SandboxError::Io(format!("scratch directory: {e}")))?;
+        let mut mounts = Vec::new();
+        for (guest, writable) in &layout {
+            let host = if guest == SITE_GUEST_DIR {
+                self.site_dir.clone()
+            } else {
+                let d = scratch.path().join(guest.trim_start_matches('/'));
+                fs::create_dir_all(&d).map_err(|e| SandboxError::Io(format!("{e}")))?;
+                d
+            };
+            mounts.push(Mount {
+                host,
+                guest: guest.clone(),
+                writable: *writable,
+            });
+        }
+        fs::write(scratch.path().join("dev/null"), b"")
+            .map_err(|e| SandboxError::Io(format!("{e}")))?;
+        let spec = RunSpec {
+            args: vec!["python".into(), "-c".into(), snapshot::PREPARE_CODE.into()],
+            env: env.clone(),
+            mounts,
+            timeout: snapshot::PREPARE_TIMEOUT,
+            output_limit: 1 << 20,
+            memory_limit: 1 << 30,
+        };
+        let clock = ContinuedClock::starting_at(0);
+        let (res, captured) =
+            block_on_own_thread(|| self.execute(&spec, Start::Prepare(clock.clone())))?;
+        let Some(captured) = captured else {
+            return Err(SandboxError::EngineUnavailable(format!(
+                "preparing the start-up snapshot failed (exit {:?}): {}",
+                res.exit_code,
+                String::from_utf8_lossy(&res.output).trim()
+            )));
+        };
+        let snap = Snapshot::from_prepared(&captured, &res.output, clock.now_ns(), env, layout)?;
+        Ok((snap, captured))
+    }
+}
+
+/// What an instance starts from.
+enum Start<'a> {
+    Cold,
+    /// Cold, to be captured after `prepare()`, with the clock the snapshot will record.
+    Prepare(ContinuedClock),
+    /// The snapshot and its image module, with the command for its entry.
+    Snapshot(&'a Snapshot, &'a InstancePre<StoreData>, Vec<u8>),
+}
+
+/// The directories every sandbox command sees, in the order the sandbox preopens them (the
+/// guest's C library numbers them in that order, and the snapshot remembers the numbers).
+pub fn sandbox_layout() -> Vec<(String, bool)> {
+    [
+        (super::fileops::TESTBED, true),
+        (super::fileops::TMP, true),
+        ("/dev", true),
+        (SITE_GUEST_DIR, false),
+    ]
+    .iter()
+    .map(|(g, w)| (g.to_string(), *w))
+    .collect()
+}
+
+/// Runs a future to completion on a thread of its own with a current-thread runtime, so that
+/// this works whether or not the caller is inside an async runtime.
+fn block_on_own_thread<'a, F, Fut, T>(f: F) -> Result<T, SandboxError>
+where
+    F: FnOnce() -> Fut + Send + 'a,
+    Fut: std::future::Future<Output = Result<T, SandboxError>>,
+    T: Send,
+{
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?
+                    .block_on(f())
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(SandboxError::EngineUnavailable(
+                    "a preparation thread panicked".into(),
+                ))
+            })
+    })
 }
 
 /// Variables every run gets; the caller adds its own.
@@ -420,6 +636,8 @@ pub(crate) fn base_env(cwd: &str) -> Vec<(String, String)> {
         // stdout and stderr share one capture: unbuffered, they interleave as written.
         ("PYTHONUNBUFFERED", "1"),
         ("PYTHONNOUSERSITE", "1"),
+        // A fixed seed: the snapshot is made with one, and runs are reproducible.
+        ("PYTHONHASHSEED", "0"),
         ("HOME", "/tmp"),
         ("TMPDIR", "/tmp"),
         ("LANG", "C.UTF-8"),
@@ -450,6 +668,8 @@ pub fn site_digest() -> String {
     }
     text.push('\n');
     text.push_str(&sha256_hex(SITECUSTOMIZE.as_bytes()));
+    text.push('\n');
+    text.push_str(&sha256_hex(snapshot::GUEST_SOURCE.as_bytes()));
     sha256_hex(text.as_bytes())
 }
 
@@ -472,36 +692,50 @@ fn start_ticker(engine: &Engine) {
 }
 
 /// The compiled module: from the on-disk cache when present and intact, else compiled from the
-/// pinned `.wasm` (itself extracted from the pinned wheel) and cached.
-fn load_module(engine: &Engine) -> Result<Module, SandboxError> {
+/// pinned `.wasm` (itself extracted from the pinned wheel, with the snapshot's exports added)
+/// and cached. Also returns its cache key.
+fn load_module(engine: &Engine) -> Result<(Module, String), SandboxError> {
     let mut h = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
     let key = format!(
-        "python-{}-{}-wasmtime-{WASMTIME_VERSION}-{}-{:016x}",
+        "python-{}-{}-exports-wasmtime-{WASMTIME_VERSION}-{}-{:016x}",
         fetch::PYTHON_VERSION,
         &PYTHON_WASM_SHA256[..16],
         std::env::consts::ARCH,
         h.finish()
     );
-    let dir = fetch::cache_dir();
-    let cwasm = dir.join(format!("{key}.cwasm"));
-    let sum = dir.join(format!("{key}.cwasm.sha256"));
-    if let (Ok(bytes), Ok(want)) = (fs::read(&cwasm), fs::read_to_string(&sum))
-        && sha256_hex(&bytes) == want.trim()
-    {
-        // SAFETY: `Module::deserialize` trusts its input to be wasmtime's own output. This file
-        // was written by `Module::serialize` below (through an atomic rename) and its sha256
-        // matches the one recorded beside it, so it is that output, whole; wasmtime itself
-        // checks that its version and settings match this engine.
-        if let Ok(m) = unsafe { Module::deserialize(engine, &bytes) } {
-            return Ok(m);
-        }
+    if let Some(m) = cached_module(engine, &key) {
+        return Ok((m, key));
     }
-    let wasm = python_wasm()?;
-    let module = Module::new(engine, &wasm).map_err(|e| engine_err("compiling python.wasm", e))?;
+    let wasm = snapshot::add_exports(&python_wasm()?)?;
+    Ok((compile_and_cache(engine, &key, &wasm)?, key))
+}
+
+/// The module compiled earlier under `key`, when its file is there, whole and compatible.
+fn cached_module(engine: &Engine, key: &str) -> Option<Module> {
+    let dir = fetch::cache_dir();
+    let bytes = fs::read(dir.join(format!("{key}.cwasm"))).ok()?;
+    let want = fs::read_to_string(dir.join(format!("{key}.cwasm.sha256"))).ok()?;
+    if sha256_hex(&bytes) != want.trim() {
+        return None;
+    }
+    // SAFETY: `Module::deserialize` trusts its input to be wasmtime's own output. This file
+    // was written by `Module::serialize` in `compile_and_cache` (through an atomic rename) and
+    // its sha256 matches the one recorded beside it, so it is that output, whole; wasmtime
+    // itself checks that its version and settings match this engine.
+    unsafe { Module::deserialize(engine, &bytes) }.ok()
+}
+
+/// Compiles `wasm` and caches the compiled form under `key`.
+fn compile_and_cache(engine: &Engine, key: &str, wasm: &[u8]) -> Result<Module, SandboxError> {
+    let module = Module::new(engine, wasm).map_err(|e| engine_err("compiling python.wasm", e))?;
     let bytes = module.serialize().map_err(|e| engine_err("serialize", e))?;
-    fetch::write_atomic(&cwasm, &bytes)?;
-    fetch::write_atomic(&sum, sha256_hex(&bytes).as_bytes())?;
+    let dir = fetch::cache_dir();
+    fetch::write_atomic(&dir.join(format!("{key}.cwasm")), &bytes)?;
+    fetch::write_atomic(
+        &dir.join(format!("{key}.cwasm.sha256")),
+        sha256_hex(&bytes).as_bytes(),
+    )?;
     Ok(module)
 }
 

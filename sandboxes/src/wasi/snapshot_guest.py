@@ -1,0 +1,318 @@
+"""protege: start-up snapshots of CPython under WASI.
+
+`prepare()` runs once, in a cold interpreter: it imports pytest and its plugins, runs pytest once
+on a throw-away test so that what it imports lazily is imported too, and stops at `os._exit`
+with the interpreter idle between two bytecodes. The host then saves the guest's memory and
+stack pointer. Every later command restores that memory into a fresh instance and calls
+`_entry()` through the function table: it reads the command from stdin (one JSON object written
+by the host), sets up `sys.argv`, `sys.path`, the environment, the working directory and a
+fresh `__main__` exactly as `python -c`, `python -m` or `python SCRIPT` would, runs it, and
+exits the way the interpreter does (SystemExit codes, tracebacks, atexit, flushed streams).
+
+When a command cannot be reproduced faithfully from the snapshot (a module of the working
+directory would shadow one that the snapshot already imported, or the script is not a plain
+file), `_entry` writes FALLBACK and exits with FALLBACK_CODE before any of the command's code
+runs; the host then starts a cold interpreter instead.
+"""
+
+import os
+import sys
+
+FALLBACK = "\0protege: this command needs a cold interpreter\n"
+FALLBACK_CODE = 125
+
+# Set by prepare(): sys.path without its first entry, the PYTHONPATH entries it began with,
+# and the top-level modules that prepare() imported (which a cold start would not have).
+_BASE_PATH = []
+_BASE_PYTHONPATH = []
+_PREIMPORTED = frozenset()
+# time.monotonic() when the snapshot was taken: every command's clock continues from it.
+MONOTONIC_AT_SNAPSHOT = 0.0
+
+_WARM_TEST = '''
+import pytest
+
+@pytest.fixture
+def value():
+    return 2
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_param(n, value):
+    assert n * value in (2, 4)
+
+def test_raises():
+    with pytest.raises(ZeroDivisionError):
+        1 / 0
+
+def test_fails():
+    assert [1, 2] == [1, 3]
+
+@pytest.mark.skip(reason="warm-up")
+def test_skipped():
+    pass
+
+@pytest.mark.xfail
+def test_xfail():
+    assert False
+'''
+
+
+def _speed_ups():
+    """Memoize two pure computations that every pytest run repeats from scratch and that
+    together cost about 40 ms a run under WASI. Neither changes what pytest does:
+
+    - pluggy's `varnames(f)`, the argument names of a hook function, read through
+      `inspect.signature` for each of some 300 hook implementations: kept per function (for a
+      bound method, per its function: pluggy strips `self` from both alike).
+    - `Parser._getparser()`, which builds an argparse parser of ~480 options and is called six
+      times while the configuration is parsed: kept per `Parser` while its option groups are
+      unchanged (options are only ever appended; parsing does not change the parser).
+    """
+    import inspect
+
+    import pluggy._hooks as hooks
+    from _pytest.config import argparsing
+
+    varnames = hooks.varnames
+    memo = {}
+
+    def cached_varnames(func):
+        if inspect.isfunction(func):
+            key = (func, False)
+        elif inspect.ismethod(func) and inspect.isfunction(func.__func__):
+            key = (func.__func__, True)
+        else:
+            return varnames(func)
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = varnames(func)
+        return found
+
+    hooks.varnames = cached_varnames
+
+    getparser = argparsing.Parser._getparser
+
+    def cached_getparser(self):
+        state = (self.prog, *((id(g), len(g.options)) for g in (*self._groups, self._anonymous)))
+        kept = self.__dict__.get("_protege_parser")
+        if kept is not None and kept[0] == state:
+            return kept[1]
+        parser = getparser(self)
+        self._protege_parser = (state, parser)
+        return parser
+
+    argparsing.Parser._getparser = cached_getparser
+
+
+def _warm_up():
+    """One pytest run over a throw-away test, so that what pytest imports while it runs is in
+    the snapshot too. Its output is discarded; the test file is removed."""
+    import io
+    import shutil
+
+    import pytest
+
+    root = "/tmp/protege-snapshot-warm-up"
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, "test_warm_up.py"), "w") as f:
+        f.write(_WARM_TEST)
+    saved = sys.stdout, sys.stderr, list(sys.path), os.getcwd()
+    sys.stdout = sys.stderr = io.StringIO()
+    try:
+        os.chdir(root)
+        pytest.main(
+            ["-rA", "--capture=sys", "-p", "no:faulthandler", "-p", "no:cacheprovider", root]
+        )
+    finally:
+        sys.stdout, sys.stderr, sys.path[:], cwd = saved
+        os.chdir(cwd)
+    for name in [n for n in sys.modules if n == "test_warm_up" or n.startswith("test_warm_up.")]:
+        del sys.modules[name]
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def prepare():
+    global _BASE_PATH, _BASE_PYTHONPATH, _PREIMPORTED, MONOTONIC_AT_SNAPSHOT
+    at_start = {n.partition(".")[0] for n in sys.modules}
+    # `python -c` put the working directory first; every command sets its own.
+    del sys.path[0]
+    _BASE_PATH = list(sys.path)
+    _BASE_PYTHONPATH = [p for p in os.environ.get("PYTHONPATH", "").split(":") if p]
+
+    import atexit  # noqa: F401
+    import gc
+    import importlib
+    import json  # noqa: F401
+    import random  # noqa: F401
+    import runpy  # noqa: F401
+    import tempfile  # noqa: F401
+    import traceback  # noqa: F401
+    import types  # noqa: F401
+
+    import pytest  # noqa: F401
+    from _pytest.config import default_plugins, essential_plugins
+
+    for name in (*essential_plugins, *default_plugins):
+        importlib.import_module("_pytest." + name)
+    _speed_ups()
+    _warm_up()
+    sys.path[:] = _BASE_PATH
+    sys.path_importer_cache.clear()
+    _PREIMPORTED = frozenset({n.partition(".")[0] for n in sys.modules} - at_start)
+
+    gc.collect()
+    # What survives start-up lives as long as the interpreter: keep it out of every later
+    # collection.
+    gc.freeze()
+    import time
+
+    MONOTONIC_AT_SNAPSHOT = time.monotonic()
+    print(f"PROTEGE-SNAPSHOT {id(_entry)} {id(type(_entry))} {id(())}", flush=True)
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _shadows(dirs):
+    """Whether a module in one of `dirs` has the name of a module prepare() imported: a cold
+    interpreter would import that one instead."""
+    for d in dirs:
+        try:
+            names = os.listdir(d or ".")
+        except OSError:
+            continue
+        for n in names:
+            stem, _, ext = n.partition(".")
+            if stem not in _PREIMPORTED:
+                continue
+            if ext in ("py", "pyc") or ext.endswith("so") or not ext:
+                if ext or os.path.isdir(os.path.join(d or ".", n)):
+                    return True
+    return False
+
+
+def _fallback():
+    sys.stderr.write(FALLBACK)
+    sys.stderr.flush()
+    os._exit(FALLBACK_CODE)
+
+
+def _request():
+    import json
+
+    chunks = []
+    while True:
+        b = os.read(0, 1 << 16)
+        if not b:
+            break
+        chunks.append(b)
+    return json.loads(b"".join(chunks))
+
+
+def _own_frames(tb):
+    """The traceback without the frames of this module (a cold interpreter has none)."""
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return tb
+
+
+def _run(req):
+    import importlib
+    import random
+    import tempfile
+    import types
+
+    mode, target, args = req["mode"], req["target"], req["args"]
+    os.environ.clear()
+    os.environ.update(req["env"])
+    cwd = req["cwd"]
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        print(f"protege: cannot enter {cwd}: {e}", file=sys.stderr)
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(":") if p]
+    if mode == "c":
+        path0 = ""
+    elif mode == "m":
+        path0 = os.getcwd()
+    else:
+        path0 = os.path.dirname(os.path.realpath(target))
+        if not os.path.isfile(target):
+            _fallback()
+    rest = _BASE_PATH[len(_BASE_PYTHONPATH):]
+    if _shadows([path0, *[p for p in extra if p not in _BASE_PYTHONPATH]]):
+        _fallback()
+    sys.path[:] = [path0, *extra, *rest]
+    importlib.invalidate_caches()
+    sys.orig_argv = ["python", *req["orig_args"]]
+    # A cold interpreter seeds these from the system's randomness at start.
+    random.seed()
+    tempfile._name_sequence = None
+
+    main = types.ModuleType("__main__")
+    main.__dict__["__builtins__"] = __builtins__
+    sys.modules["__main__"] = main
+    code = 0
+    try:
+        if mode == "c":
+            sys.argv = ["-c", *args]
+            exec(compile(target, "<string>", "exec"), main.__dict__)
+        elif mode == "m":
+            import runpy
+
+            sys.argv = ["-m", *args]
+            runpy._run_module_as_main(target, alter_argv=True)
+        else:
+            sys.argv = [target, *args]
+            main.__file__ = target
+            main.__cached__ = None
+            with open(target, "rb") as f:
+                source = f.read()
+            exec(compile(source, target, "exec"), main.__dict__)
+    except SystemExit as e:
+        code = _exit_code(e)
+    except BaseException as e:
+        # The exception's own traceback is what gets printed: drop the entry's frames there.
+        e.__traceback__ = _own_frames(e.__traceback__)
+        sys.excepthook(type(e), e, e.__traceback__)
+        code = 1
+    return code
+
+
+def _exit_code(e):
+    c = e.code
+    if c is None:
+        return 0
+    if isinstance(c, int):
+        return c
+    try:
+        print(c, file=sys.stderr)
+    except Exception:
+        pass
+    return 1
+
+
+def _finish(code):
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+    except SystemExit as e:
+        code = _exit_code(e)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(code)
+
+
+def _entry():
+    try:
+        code = _run(_request())
+    except BaseException:
+        # A fault of protege's, not of the command: say so and fail.
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    _finish(code)

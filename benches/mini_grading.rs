@@ -1,10 +1,13 @@
 //! Grading the whole mini set with the gold patches, WASI against Docker: the wall time of
 //! `protege run --sandbox wasi|docker --workers 1|2 --quiet`, a fresh run folder each time,
-//! rounds interleaved so that both sandboxes see the same machine. Prints the median, the
+//! rounds interleaved so that both sandboxes see the same machine, with a few idle seconds
+//! before each run so that none starts while the last one's clean-up (container removal) still
+//! runs. Prints the median, the
 //! fastest and the slowest of each, and Docker's median over WASI's; every run must resolve
 //! all 15 tasks. Needs Docker and the mini images (`scripts/setup.sh`) for the Docker rows.
 //!
-//! Run: `cargo bench --profile dev --bench mini_grading` (`MINI_BENCH_ROUNDS`, default 3).
+//! Run: `cargo bench --profile dev --bench mini_grading` (`MINI_BENCH_ROUNDS`, default 3;
+//! `MINI_BENCH_SETTLE_S`, the idle gap, default 3).
 
 use std::process::Command;
 use std::time::Instant;
@@ -33,7 +36,14 @@ fn main() {
     let configs: Vec<(&str, usize)> = sandboxes.iter().flat_map(|s| [(*s, 1), (*s, 2)]).collect();
     let mut walls = vec![Vec::new(); configs.len()];
     // One untimed WASI run first: the first process on a machine makes the start-up snapshot.
+    let settle = std::time::Duration::from_secs(
+        std::env::var("MINI_BENCH_SETTLE_S")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3),
+    );
     let run_once = |sandbox: &str, workers: usize, id: &str| {
+        std::thread::sleep(settle);
         let out = tmp.path().join(id);
         let t = Instant::now();
         let st = Command::new(bin)

@@ -11,7 +11,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use wasmtime::{
@@ -147,7 +147,11 @@ pub struct RunResult {
 /// The engine, the compiled module and the prepared site directory.
 pub struct Runtime {
     engine: Engine,
-    pre: InstancePre<StoreData>,
+    linker: Linker<StoreData>,
+    /// The pinned module, for cold starts: loaded on first use, so that a process whose
+    /// commands all start from the snapshot never reads it.
+    cold: OnceLock<InstancePre<StoreData>>,
+    cold_loading: Mutex<()>,
     /// Names the compiled module (its cache key).
     module_key: String,
     site_dir: PathBuf,
@@ -199,18 +203,16 @@ impl Runtime {
     fn prepare() -> Result<Runtime, SandboxError> {
         let engine = Engine::new(&engine_config()).map_err(|e| engine_err("engine", e))?;
         start_ticker(&engine);
-        let (module, module_key) = load_module(&engine)?;
+        let module_key = module_key(&engine);
         let mut linker: Linker<StoreData> = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |d: &mut StoreData| &mut d.wasi)
             .map_err(|e| engine_err("linker", e))?;
-        let pre = linker
-            .instantiate_pre(&module)
-            .map_err(|e| engine_err("instantiate_pre", e))?;
-        drop(module);
         let site_digest = site_digest();
         let mut rt = Runtime {
             engine,
-            pre,
+            linker,
+            cold: OnceLock::new(),
+            cold_loading: Mutex::new(()),
             module_key,
             site_dir: PathBuf::new(),
             site_digest,
@@ -218,8 +220,25 @@ impl Runtime {
             snapshot_error: None,
         };
         rt.site_dir = rt.prepare_site()?;
-        rt.load_or_make_snapshot(&linker);
+        rt.load_or_make_snapshot();
         Ok(rt)
+    }
+
+    /// The pinned module's instance template, loaded (or compiled) on first use.
+    fn cold_pre(&self) -> Result<&InstancePre<StoreData>, SandboxError> {
+        if let Some(pre) = self.cold.get() {
+            return Ok(pre);
+        }
+        let _one_at_a_time = self.cold_loading.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pre) = self.cold.get() {
+            return Ok(pre);
+        }
+        let module = load_module(&self.engine, &self.module_key)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| engine_err("instantiate_pre", e))?;
+        Ok(self.cold.get_or_init(|| pre))
     }
 
     /// sha256 of the CPython module.
@@ -338,6 +357,10 @@ impl Runtime {
         spec: &RunSpec,
         start: Start<'_>,
     ) -> Result<(RunResult, Option<snapshot::Captured>), SandboxError> {
+        let pre = match &start {
+            Start::Snapshot(_, pre, _) => *pre,
+            _ => self.cold_pre()?,
+        };
         let capture = Capture::new(spec.output_limit);
         let mut b = WasiCtxBuilder::new();
         b.allow_blocking_current_thread(true)
@@ -394,10 +417,6 @@ impl Runtime {
 
         let mut instance = None;
         let call = async {
-            let pre = match &start {
-                Start::Snapshot(_, pre, _) => pre,
-                _ => &self.pre,
-            };
             let inst = pre.instantiate_async(&mut store).await?;
             instance = Some(inst);
             match &start {
@@ -482,7 +501,7 @@ impl Runtime {
     /// The snapshot from the cache, or made now (a second to prepare, a few to compile its
     /// module) and cached. A failure leaves every command to start cold; it is reported once,
     /// on stderr, and by `snapshot_status`.
-    fn load_or_make_snapshot(&mut self, linker: &Linker<StoreData>) {
+    fn load_or_make_snapshot(&mut self) {
         if matches!(
             std::env::var("PROTEGE_WASI_SNAPSHOT").as_deref(),
             Ok("0" | "off" | "no" | "false")
@@ -514,7 +533,8 @@ impl Runtime {
             Ok((snap, module))
         })();
         let made = made.and_then(|(snap, module)| {
-            let pre = linker
+            let pre = self
+                .linker
                 .instantiate_pre(&module)
                 .map_err(|e| engine_err("instantiate_pre (snapshot)", e))?;
             Ok((snap, pre))
@@ -691,24 +711,29 @@ fn start_ticker(engine: &Engine) {
         .expect("spawn the epoch thread");
 }
 
-/// The compiled module: from the on-disk cache when present and intact, else compiled from the
-/// pinned `.wasm` (itself extracted from the pinned wheel, with the snapshot's exports added)
-/// and cached. Also returns its cache key.
-fn load_module(engine: &Engine) -> Result<(Module, String), SandboxError> {
+/// The cache key of the compiled module: the pinned module and everything wasmtime needs to
+/// agree on (its version, target and settings).
+fn module_key(engine: &Engine) -> String {
     let mut h = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
-    let key = format!(
+    format!(
         "python-{}-{}-exports-wasmtime-{WASMTIME_VERSION}-{}-{:016x}",
         fetch::PYTHON_VERSION,
         &PYTHON_WASM_SHA256[..16],
         std::env::consts::ARCH,
         h.finish()
-    );
-    if let Some(m) = cached_module(engine, &key) {
-        return Ok((m, key));
+    )
+}
+
+/// The compiled module: from the on-disk cache when present and intact, else compiled from the
+/// pinned `.wasm` (itself extracted from the pinned wheel, with the snapshot's exports added)
+/// and cached under `key`.
+fn load_module(engine: &Engine, key: &str) -> Result<Module, SandboxError> {
+    if let Some(m) = cached_module(engine, key) {
+        return Ok(m);
     }
     let wasm = snapshot::add_exports(&python_wasm()?)?;
-    Ok((compile_and_cache(engine, &key, &wasm)?, key))
+    compile_and_cache(engine, key, &wasm)
 }
 
 /// The module compiled earlier under `key`, when its file is there, whole and compatible.

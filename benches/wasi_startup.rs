@@ -1,7 +1,9 @@
 //! The WASI sandbox's speed: runtime preparation from the on-disk cache, one Python start, one
 //! tool call of each kind (p50 / p90 over repeated runs; the interpreter commands both from the
 //! start-up snapshot and started cold), and grading the whole mini set with the gold patches
-//! (wall time, 1 and 2 at a time).
+//! (wall time, 1 and 2 at a time). For comparison, where a Docker engine answers and the mini
+//! image is built: the same interpreter commands by `docker exec` into a running container, and
+//! a container created, started, used once and removed.
 //!
 //! Run: `cargo bench --features wasi --bench wasi_startup` (prints tables; nothing is asserted).
 //! The first run on a machine also downloads and compiles the runtime (reported separately).
@@ -13,11 +15,62 @@ use protege_harness::grading::report::{is_resolved, tests_status};
 use protege_harness::grading::wasi::evaluate;
 use protege_harness::{eval_script, specs};
 use protege_results::metrics::percentile;
+use protege_sandboxes::docker::engine::DockerEngine;
+use protege_sandboxes::docker::{ContainerLimits, DockerSandbox};
 use protege_sandboxes::wasi::{WasiLimits, WasiSandbox, runtime_async};
 use protege_sandboxes::{ExecOptions, Sandbox};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+fn row(what: &str, how: &str, mut v: Vec<f64>) {
+    let (p50, p90) = (percentile(&v, 50.0).unwrap(), percentile(&v, 90.0).unwrap());
+    v.sort_by(f64::total_cmp);
+    println!(
+        "| `{what}` | {how} | {p50:.2} | {p90:.2} | {:.2} | {:.2} |",
+        v[0],
+        v[v.len() - 1]
+    );
+}
+
+/// The Docker rows: `docker exec` into one running container, and a fresh container per
+/// command (create, start, exec, remove), through protege's own Docker sandbox.
+async fn docker_rows(instance_id: &str, iterations: usize, opts: &ExecOptions) {
+    let image = protege_sandboxes::docker::images::protege_name(instance_id);
+    let engine = match DockerEngine::connect().await {
+        Ok(e) => e,
+        Err(e) => return println!("\nDocker rows skipped: {e}"),
+    };
+    if !matches!(engine.image_id(&image).await, Ok(Some(_))) {
+        return println!("\nDocker rows skipped: {image} is not built (scripts/setup.sh)");
+    }
+    let limits = ContainerLimits::default();
+    let start = || DockerSandbox::start(&engine, &image, "bench-wasi-startup", &limits);
+    println!("\nDocker, the same working copy in the mini image ({iterations} runs each):");
+    println!("| command | how | p50 (ms) | p90 (ms) | min (ms) | max (ms) |");
+    println!("|---|---|---|---|---|---|");
+    let running = start().await.unwrap();
+    for cmd in ["python3 -c pass", "python3 -m pytest -q tests"] {
+        running.exec(cmd, opts).await.unwrap();
+        let mut v = Vec::new();
+        for _ in 0..iterations {
+            let t = Instant::now();
+            running.exec(cmd, opts).await.unwrap();
+            v.push(ms(t.elapsed()));
+        }
+        row(cmd, "docker exec", v);
+    }
+    running.close().await.unwrap();
+    let mut v = Vec::new();
+    for _ in 0..iterations.div_ceil(3) {
+        let t = Instant::now();
+        let c = start().await.unwrap();
+        c.exec("python3 -c pass", opts).await.unwrap();
+        c.close().await.unwrap();
+        v.push(ms(t.elapsed()));
+    }
+    row("python3 -c pass", "new container", v);
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -98,14 +151,7 @@ async fn main() {
                 sandbox.exec(cmd, &opts).await.unwrap();
                 v.push(ms(t.elapsed()));
             }
-            let (p50, p90) = (percentile(&v, 50.0).unwrap(), percentile(&v, 90.0).unwrap());
-            v.sort_by(f64::total_cmp);
-            let start = if interpreted { start } else { "-" };
-            println!(
-                "| `{cmd}` | {start} | {p50:.2} | {p90:.2} | {:.2} | {:.2} |",
-                v[0],
-                v[v.len() - 1]
-            );
+            row(cmd, if interpreted { start } else { "-" }, v);
         }
     }
     cold.close().await.unwrap();
@@ -146,4 +192,6 @@ async fn main() {
             percentile(&tests, 50.0).unwrap()
         );
     }
+    // Last, so that containers being removed slow none of the WASI rows.
+    docker_rows(&task.instance_id, iterations, &opts).await;
 }

@@ -490,9 +490,10 @@ fn nonzero_runs(image: &[u8]) -> Vec<(usize, usize)> {
     runs
 }
 
-/// Whether a snapshot run ended in the guest's fallback, before any of the command ran.
+/// Whether a snapshot run ended in the guest's fallback, before any of the command ran (what
+/// came before the marker, a failed `cd`, the cold start says again).
 pub fn fell_back(res: &RunResult) -> bool {
-    res.exit_code == Some(FALLBACK_CODE) && res.output == FALLBACK
+    res.exit_code == Some(FALLBACK_CODE) && res.output.ends_with(FALLBACK)
 }
 
 /// A guest monotonic clock starting at `offset_ns`, so that times the snapshot holds stay in

@@ -7,7 +7,7 @@
 //! the host's. Each command starts a fresh instance with a deadline (epoch interruption), a
 //! memory cap (store limits) and an output cap; the instance starts from the start-up snapshot
 //! (`snapshot`: CPython with pytest imported, a few milliseconds) or, where the snapshot cannot
-//! reproduce the command exactly, cold (`_start`, ~35 ms and ~0.5 s more to import pytest).
+//! reproduce the command exactly, cold (`_start`, 40–50 ms, and ~0.5 s more to import pytest).
 //!
 //! `exec` accepts a small command language, not a shell (see `command`): `python …`,
 //! `pytest …`, and `cat` / `ls` / `grep` / `find`, which run in Rust on the host through cap-std

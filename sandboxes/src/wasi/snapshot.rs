@@ -1,7 +1,7 @@
 //! Start-up snapshots: CPython with pytest already imported, restored into each fresh instance
 //! instead of starting the interpreter cold.
 //!
-//! A cold start of the pinned CPython costs ~35 ms, and `import pytest` another ~550 ms under
+//! A cold start of the pinned CPython costs 40–50 ms, and `import pytest` another ~550 ms under
 //! WASI, which was three quarters of grading a task. So, once per cache, the interpreter runs
 //! `_protege_snapshot.prepare()` (`snapshot_guest.py`): it imports pytest and runs it once,
 //! then stops in `os._exit` with the wasm call stack about to unwind and all of its state in

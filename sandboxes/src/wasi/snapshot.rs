@@ -15,10 +15,12 @@
 //! The image is baked into a second module (`image_module`): the pinned one with the stack
 //! pointer and the function table exported (`add_exports`), its data segments replaced by the
 //! snapshot's non-zero pages, its initial memory and stack pointer set to the snapshot's. So
-//! wasmtime maps the image copy-on-write into each instance, and a restore costs no copying. Commands the snapshot cannot reproduce
-//! exactly (interpreter options other than `-u`/`-B`, start-up variables that differ, other
-//! directory layouts, a module of the working directory shadowing one the snapshot imported)
-//! start cold; `request` and the guest's `_fallback` decide.
+//! wasmtime maps the image copy-on-write into each instance, and a restore costs no copying.
+//!
+//! Commands the snapshot cannot reproduce exactly (interpreter options other than `-u`/`-B`,
+//! start-up variables that differ, other directory layouts, a module of the working directory
+//! shadowing one the snapshot imported) start cold; `request` and the guest's `_fallback`
+//! decide.
 
 use std::fs;
 use std::path::Path;

@@ -83,16 +83,16 @@ fn put_leb(out: &mut Vec<u8>, mut v: u32) {
     }
 }
 
-/// The module with its first global (the C stack pointer, as wasm-ld lays it out) and its
-/// first table (the indirect function table) exported, and custom sections (debug info)
-/// dropped. Every other section is copied byte for byte, so no index changes.
-pub fn add_exports(wasm: &[u8]) -> Result<Vec<u8>, SandboxError> {
-    if wasm.len() < 8 || &wasm[..8] != b"\0asm\x01\0\0\0" {
+/// The header of a WebAssembly 1.0 module.
+const HEADER: &[u8; 8] = b"\0asm\x01\0\0\0";
+
+/// A module's sections in order, as (id, body).
+fn sections(wasm: &[u8]) -> Result<Vec<(u8, &[u8])>, SandboxError> {
+    if wasm.get(..8) != Some(HEADER) {
         return Err(bad("not a WebAssembly module"));
     }
-    let mut out = wasm[..8].to_vec();
+    let mut out = Vec::new();
     let mut i = 8;
-    let (mut exports_seen, mut globals_imported) = (false, false);
     while i < wasm.len() {
         let id = wasm[i];
         i += 1;
@@ -101,9 +101,30 @@ pub fn add_exports(wasm: &[u8]) -> Result<Vec<u8>, SandboxError> {
             .get(i..i + size)
             .ok_or_else(|| bad("truncated section"))?;
         i += size;
+        out.push((id, body));
+    }
+    Ok(out)
+}
+
+fn push_section(out: &mut Vec<u8>, id: u8, body: &[u8]) {
+    out.push(id);
+    put_leb(out, body.len() as u32);
+    out.extend_from_slice(body);
+}
+
+/// The module with its first global (the C stack pointer, as wasm-ld lays it out) and its
+/// first table (the indirect function table) exported, and custom sections (debug info)
+/// dropped. Every other section is copied byte for byte, so no index changes.
+pub fn add_exports(wasm: &[u8]) -> Result<Vec<u8>, SandboxError> {
+    let mut out = HEADER.to_vec();
+    let (mut exports_seen, mut globals_imported) = (false, false);
+    for (id, body) in sections(wasm)? {
         match id {
-            0 => continue,
-            2 => globals_imported = imports_globals_or_tables(body)?,
+            0 => {}
+            2 => {
+                globals_imported = imports_globals_or_tables(body)?;
+                push_section(&mut out, id, body);
+            }
             7 => {
                 exports_seen = true;
                 let mut j = 0;
@@ -117,16 +138,10 @@ pub fn add_exports(wasm: &[u8]) -> Result<Vec<u8>, SandboxError> {
                     sec.push(kind);
                     put_leb(&mut sec, 0);
                 }
-                out.push(7);
-                put_leb(&mut out, sec.len() as u32);
-                out.extend_from_slice(&sec);
-                continue;
+                push_section(&mut out, id, &sec);
             }
-            _ => {}
+            _ => push_section(&mut out, id, body),
         }
-        out.push(id);
-        put_leb(&mut out, size as u32);
-        out.extend_from_slice(body);
     }
     if !exports_seen {
         return Err(bad("the module has no export section"));
@@ -382,17 +397,9 @@ impl Snapshot {
 pub fn image_module(base: &[u8], captured: &Captured) -> Result<Vec<u8>, SandboxError> {
     let image = &captured.image;
     let pages = u32::try_from(image.len() / 65536).map_err(|_| bad("memory too large"))?;
-    let mut out = base[..8].to_vec();
-    let mut i = 8;
+    let mut out = HEADER.to_vec();
     let mut seen = [false; 3];
-    while i < base.len() {
-        let id = base[i];
-        i += 1;
-        let size = leb(base, &mut i)? as usize;
-        let body = base
-            .get(i..i + size)
-            .ok_or_else(|| bad("truncated section"))?;
-        i += size;
+    for (id, body) in sections(base)? {
         let sec = match id {
             5 => {
                 seen[0] = true;
@@ -438,9 +445,7 @@ pub fn image_module(base: &[u8], captured: &Captured) -> Result<Vec<u8>, Sandbox
             12 => return Err(bad("the module has a data count section")),
             _ => body.to_vec(),
         };
-        out.push(id);
-        put_leb(&mut out, sec.len() as u32);
-        out.extend_from_slice(&sec);
+        push_section(&mut out, id, &sec);
     }
     if seen != [true; 3] {
         return Err(bad("the module lacks a memory, global or data section"));

@@ -512,9 +512,10 @@ impl Runtime {
         let layout = sandbox_layout();
         // Prepared in /tmp: "/" itself is no directory under WASI.
         let env = base_env(super::fileops::TMP);
+        // The module key already names wasmtime's version and settings.
         let inputs = format!(
-            "{}\n{}\n{}\n{:?}\n{:?}",
-            self.module_key, self.site_digest, WASMTIME_VERSION, env, layout
+            "{}\n{}\n{:?}\n{:?}",
+            self.module_key, self.site_digest, env, layout
         );
         let key = snapshot::cache_key(&inputs);
         let meta = fetch::cache_dir().join(format!("{key}.json"));

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use protege_sandboxes::exec::TRUNCATION_MARKER;
+use protege_sandboxes::wasi::runtime::Deadlines;
 use protege_sandboxes::wasi::{WasiLimits, WasiSandbox};
 use protege_sandboxes::{ExecOptions, ExecOutput, Sandbox, SandboxError};
 
@@ -205,7 +206,13 @@ async fn an_infinite_loop_stops_at_the_deadline() {
     let Some(sb) = sandbox_with(f.work.path(), WasiLimits::default()).await else {
         return;
     };
-    for code in ["while True: pass", "import time; time.sleep(3600)"] {
+    // Python code, C code (a regex that backtracks for ever, a long sum) and a host call.
+    for code in [
+        "while True: pass",
+        "import re; re.match(r\"(a*)*b\", \"a\" * 64)",
+        "sum(range(10**15))",
+        "import time; time.sleep(3600)",
+    ] {
         let started = Instant::now();
         let o = sb
             .exec(
@@ -223,6 +230,22 @@ async fn an_infinite_loop_stops_at_the_deadline() {
         );
     }
     still_works(&sb).await;
+}
+
+#[tokio::test]
+async fn deadlines_revoke_memory_rather_than_check_epochs() {
+    if std::env::var_os("PROTEGE_WASI_DEADLINES").is_some() {
+        return;
+    }
+    let Ok(rt) = protege_sandboxes::wasi::runtime::runtime_async().await else {
+        return;
+    };
+    // The pinned module, with its loops probed, passes the check that makes this sound.
+    assert!(
+        matches!(rt.deadlines(), Deadlines::Revoke),
+        "{:?}",
+        rt.deadlines()
+    );
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@
 
 pub mod capture;
 pub mod command;
+pub mod deadline;
 pub mod fetch;
 pub mod fileops;
 pub mod runtime;

@@ -22,6 +22,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use super::capture::Capture;
+use super::deadline::Watch;
 use super::fetch::{
     self, PYTHON_WASM_IN_WHEEL, PYTHON_WASM_SHA256, RUNTIME_WHEEL, SITE_WHEELS, sha256_hex,
 };
@@ -33,8 +34,10 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 pub const WASMTIME_VERSION: &str = "48.0.8";
 /// Where the pure-Python packages (pytest and its needs) appear in the guest, read-only.
 pub const SITE_GUEST_DIR: &str = "/opt/site";
-/// How often the engine's epoch advances: the granularity of deadlines.
+/// How often the engine's epoch advances, when deadlines use it: their granularity.
 const TICK: Duration = Duration::from_millis(10);
+/// The address space reserved for a guest's memory: all a 32-bit guest can address.
+const GUEST_RESERVATION: usize = 1 << 32;
 /// The most native stack WebAssembly may use before a "call stack exhausted" trap.
 const MAX_WASM_STACK: usize = 4 << 20;
 
@@ -159,6 +162,7 @@ pub struct Runtime {
     /// The start-up snapshot and its image module, when one could be made.
     snapshot: Option<(Snapshot, InstancePre<StoreData>)>,
     snapshot_error: Option<String>,
+    deadlines: Deadlines,
 }
 
 static RUNTIME: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
@@ -186,9 +190,13 @@ pub async fn runtime_async() -> Result<Arc<Runtime>, SandboxError> {
     })?
 }
 
-fn engine_config() -> Config {
+fn engine_config(deadlines: &Deadlines) -> Config {
     let mut c = Config::new();
-    c.epoch_interruption(true);
+    // Deadlines revoke the guest's memory (`deadline`): a fixed 4 GiB reservation that never
+    // moves, so that one `mprotect` covers every byte the guest can reach.
+    c.memory_reservation(GUEST_RESERVATION as u64);
+    c.memory_may_move(false);
+    c.epoch_interruption(matches!(deadlines, Deadlines::Epoch(_)));
     c.max_wasm_stack(MAX_WASM_STACK);
     c.async_stack_size(MAX_WASM_STACK + (2 << 20));
     c.wasm_backtrace_max_frames(None);
@@ -201,8 +209,12 @@ fn engine_err(what: &str, e: impl std::fmt::Display) -> SandboxError {
 
 impl Runtime {
     fn prepare() -> Result<Runtime, SandboxError> {
-        let engine = Engine::new(&engine_config()).map_err(|e| engine_err("engine", e))?;
-        start_ticker(&engine);
+        let deadlines = deadlines();
+        let engine =
+            Engine::new(&engine_config(&deadlines)).map_err(|e| engine_err("engine", e))?;
+        if matches!(deadlines, Deadlines::Epoch(_)) {
+            start_ticker(&engine);
+        }
         let module_key = module_key(&engine);
         let mut linker: Linker<StoreData> = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |d: &mut StoreData| &mut d.wasi)
@@ -218,6 +230,7 @@ impl Runtime {
             site_digest,
             snapshot: None,
             snapshot_error: None,
+            deadlines,
         };
         rt.site_dir = rt.prepare_site()?;
         rt.load_or_make_snapshot();
@@ -344,6 +357,11 @@ impl Runtime {
         Ok(self.execute(spec, Start::Cold).await?.0)
     }
 
+    /// How guests are stopped at their deadlines.
+    pub fn deadlines(&self) -> &Deadlines {
+        &self.deadlines
+    }
+
     /// Whether commands start from a snapshot, and if not, why.
     pub fn snapshot_status(&self) -> Result<&Snapshot, &str> {
         match &self.snapshot {
@@ -406,19 +424,34 @@ impl Runtime {
         store.limiter(|d| &mut d.limiter);
         let started = Instant::now();
         let deadline = started + spec.timeout;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
+        let watch = Watch::arm(deadline);
+        let hook = watch.clone();
+        store.call_hook(move |_, h| hook.hook(h));
+        let revoke = matches!(self.deadlines, Deadlines::Revoke);
+        if !revoke {
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(move |_| {
+                if Instant::now() >= deadline {
+                    Ok(UpdateDeadline::Interrupt)
+                } else {
+                    Ok(UpdateDeadline::Yield(1))
+                }
+            });
+        }
 
         let mut instance = None;
         let call = async {
             let inst = pre.instantiate_async(&mut store).await?;
             instance = Some(inst);
+            if revoke {
+                let memory = inst
+                    .get_memory(&mut store, "memory")
+                    .ok_or_else(|| wasmtime::format_err!("the module exports no memory"))?;
+                // SAFETY: the memory's whole reservation (`engine_config`), which stays mapped
+                // until the store is dropped, after `watch`'s last use (`disarm` below); the
+                // host touches it only in host calls.
+                unsafe { watch.set_memory(memory.data_ptr(&store), GUEST_RESERVATION) };
+            }
             match &start {
                 Start::Cold | Start::Prepare(_) => {
                     let f = inst.get_typed_func::<(), ()>(&mut store, "_start")?;
@@ -436,10 +469,13 @@ impl Runtime {
         };
         let outcome = tokio::time::timeout(spec.timeout, call).await;
         let duration = started.elapsed();
+        // Before anything else reads the memory, and before the store unmaps it.
+        let timed_out = watch.disarm();
         let memory_cap_hit = store.data().limiter.memory_cap_hit;
         let mut captured = None;
         if let (Start::Prepare(_), Ok(Err(e)), Some(inst)) = (&start, &outcome, &instance)
             && e.downcast_ref::<I32Exit>().map(|x| x.0) == Some(0)
+            && !timed_out
         {
             captured = Some(
                 snapshot::capture(&mut store, inst)
@@ -465,8 +501,10 @@ impl Runtime {
                 if let Some(exit) = e.downcast_ref::<I32Exit>() {
                     return Ok((finish(Some(exit.0), false), captured));
                 }
+                // Whatever trap ended a guest past its deadline (a revoked memory traps as out of
+                // bounds), it timed out.
                 let trap = e.downcast_ref::<Trap>().copied();
-                if trap == Some(Trap::Interrupt) {
+                if timed_out || trap == Some(Trap::Interrupt) {
                     return Ok((finish(None, true), None));
                 }
                 let tail = capture.tail(2000);
@@ -694,8 +732,8 @@ pub fn site_digest() -> String {
     sha256_hex(text.as_bytes())
 }
 
-/// One thread per process advances every engine's epoch; a store past its deadline traps at
-/// its next check, and every store yields to its executor at each tick.
+/// One thread per process advances every engine's epoch, when deadlines use it: a store past
+/// its deadline traps at its next check, and every store yields to its executor at each tick.
 fn start_ticker(engine: &Engine) {
     let engine = engine.weak();
     std::thread::Builder::new()
@@ -712,15 +750,63 @@ fn start_ticker(engine: &Engine) {
         .expect("spawn the epoch thread");
 }
 
+/// How this process's guests are stopped at their deadlines.
+#[derive(Debug, Clone)]
+pub enum Deadlines {
+    /// Their memory is revoked (`deadline`): no checks in the compiled code.
+    Revoke,
+    /// Epoch checks in the compiled code, and why memory cannot be revoked.
+    Epoch(String),
+}
+
+/// Revocation when the pinned module, as protege runs it, passes `deadline::loops_touch_memory`
+/// (the verdict is cached beside the module) and `PROTEGE_WASI_DEADLINES` is not `epoch`.
+fn deadlines() -> Deadlines {
+    if std::env::var("PROTEGE_WASI_DEADLINES").as_deref() == Ok("epoch") {
+        return Deadlines::Epoch("PROTEGE_WASI_DEADLINES=epoch".into());
+    }
+    let path = fetch::cache_dir().join(format!(
+        "python-{}-{}-loops-{}.txt",
+        fetch::PYTHON_VERSION,
+        &PYTHON_WASM_SHA256[..16],
+        super::deadline::CHECK_VERSION
+    ));
+    let verdict = match fs::read_to_string(&path) {
+        Ok(v) => v,
+        Err(_) => {
+            let checked = python_wasm()
+                .and_then(|w| snapshot::add_exports(&w))
+                .map(|w| match super::deadline::loops_touch_memory(&w) {
+                    Ok(()) => "ok".to_string(),
+                    Err(e) => e,
+                });
+            match checked {
+                Ok(v) => {
+                    let _ = fetch::write_atomic(&path, v.as_bytes());
+                    v
+                }
+                // The module itself is missing: the runtime reports that when it loads it.
+                Err(e) => e.to_string(),
+            }
+        }
+    };
+    if verdict == "ok" {
+        Deadlines::Revoke
+    } else {
+        Deadlines::Epoch(verdict)
+    }
+}
+
 /// The cache key of the compiled module: the pinned module and everything wasmtime needs to
 /// agree on (its version, target and settings).
 fn module_key(engine: &Engine) -> String {
     let mut h = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
     format!(
-        "python-{}-{}-exports-wasmtime-{WASMTIME_VERSION}-{}-{:016x}",
+        "python-{}-{}-exports-probes{}-wasmtime-{WASMTIME_VERSION}-{}-{:016x}",
         fetch::PYTHON_VERSION,
         &PYTHON_WASM_SHA256[..16],
+        super::deadline::CHECK_VERSION,
         std::env::consts::ARCH,
         h.finish()
     )

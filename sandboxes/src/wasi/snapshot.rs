@@ -113,8 +113,9 @@ fn push_section(out: &mut Vec<u8>, id: u8, body: &[u8]) {
 }
 
 /// The module with its first global (the C stack pointer, as wasm-ld lays it out) and its
-/// first table (the indirect function table) exported, and custom sections (debug info)
-/// dropped. Every other section is copied byte for byte, so no index changes.
+/// first table (the indirect function table) exported, custom sections (debug info) dropped,
+/// and a load at the start of each loop that could run without touching memory
+/// (`deadline::probe_loops`). Every other section is copied byte for byte, so no index changes.
 pub fn add_exports(wasm: &[u8]) -> Result<Vec<u8>, SandboxError> {
     let mut out = HEADER.to_vec();
     let (mut exports_seen, mut globals_imported) = (false, false);
@@ -140,6 +141,11 @@ pub fn add_exports(wasm: &[u8]) -> Result<Vec<u8>, SandboxError> {
                 }
                 push_section(&mut out, id, &sec);
             }
+            10 => push_section(
+                &mut out,
+                id,
+                &super::deadline::probe_loops(body).map_err(bad)?,
+            ),
             _ => push_section(&mut out, id, body),
         }
     }

@@ -63,13 +63,25 @@ fn repo() -> tempfile::TempDir {
          def test_bad():\n    assert add(1, 1) == 3\n\n@pytest.mark.parametrize('n', [1, 2])\n\
          def test_n(n):\n    assert n\n",
     );
+    // A conftest fixture that overrides one of pytest's own (registration order matters).
+    w(
+        "tests/conftest.py",
+        "import pytest\n\n@pytest.fixture\ndef tmp_path():\n    return 'mine'\n",
+    );
+    w(
+        "tests/test_fix.py",
+        "def test_tmp(tmp_path, monkeypatch):\n    assert tmp_path == 'mine'\n",
+    );
     d
 }
 
 /// The output without pytest's closing line, whose timing differs between any two runs.
 fn untimed(s: &str) -> String {
     s.lines()
-        .filter(|l| !(l.contains(" in ") && (l.contains(" passed") || l.contains(" failed"))))
+        .filter(|l| {
+            !(l.contains(" in ")
+                && (l.contains(" passed") || l.contains(" failed") || l.contains("no tests ran")))
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -105,7 +117,14 @@ async fn commands_behave_as_after_a_cold_start() {
             "{cmd}: from the snapshot vs cold"
         );
     }
-    for cmd in ["pytest -rA tests", "pytest -q tests/test_pkg.py::test_add"] {
+    for cmd in [
+        "pytest -rA tests",
+        "pytest -q tests/test_pkg.py::test_add",
+        // Another `-p no:` set than the prebuilt configuration's.
+        "pytest -p no:warnings -rA tests",
+        // Every fixture of every plugin, with where it is defined.
+        "pytest -q --fixtures tests",
+    ] {
         let (a, b) = (run(&warm, cmd).await, run(&cold, cmd).await);
         assert_eq!(a.exit_code, b.exit_code, "{cmd}");
         assert_eq!(untimed(&a.output), untimed(&b.output), "{cmd}");
@@ -122,6 +141,12 @@ async fn the_snapshot_is_used_and_nothing_leaks_between_commands() {
     let probe = "python -c 'import sys; print(\"_pytest.python\" in sys.modules)'";
     assert_eq!(run(&warm, probe).await.output, "True\n");
     assert_eq!(run(&cold, probe).await.output, "False\n");
+    // So is a configuration for the first pytest run, which takes it.
+    let prebuilt = "python -c 'import _protege_snapshot as s, pytest; print(len(s._PREBUILT)); \
+                    pytest.main([\"-q\", \"--capture=sys\", \"-p\", \"no:faulthandler\", \"-p\", \"no:cacheprovider\", \"tests/test_fix.py\"]); \
+                    print(len(s._PREBUILT))'";
+    let o = run(&warm, prebuilt).await.output;
+    assert!(o.starts_with("1\n") && o.ends_with("\n0\n"), "{o}");
     // A change to a module's state, a builtin or sys is gone at the next command.
     let o = run(
         &warm,

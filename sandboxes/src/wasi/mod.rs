@@ -380,6 +380,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_snapshots_prebuilt_configuration_matches_the_pytest_arguments() {
+        let blocked: Vec<String> = PYTEST_WASI_ARGS
+            .iter()
+            .filter(|a| a.starts_with("no:"))
+            .map(|a| format!("\"{a}\""))
+            .collect();
+        let line = format!("PREBUILT_PLUGIN_ARGS = ({})", blocked.join(", "));
+        assert!(snapshot::GUEST_SOURCE.contains(&line), "{line}");
+    }
+
+    #[test]
     fn script_paths_become_absolute() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(

@@ -560,14 +560,14 @@ impl Runtime {
         let made = (|| {
             if let Some(s) = Snapshot::load(&meta)
                 && s.matches(&env, &layout)
-                && let Some(m) = cached_module(&self.engine, &key)
+                && let Some(m) = cached_module(&self.engine, &fetch::cache_dir(), &key)
             {
                 return Ok((s, m));
             }
             let (snap, captured) = self.make_snapshot(env, layout)?;
             let wasm = snapshot::image_module(&snapshot::add_exports(&python_wasm()?)?, &captured)?;
             drop(captured);
-            let module = compile_and_cache(&self.engine, &key, &wasm)?;
+            let module = compile_and_cache(&self.engine, &fetch::cache_dir(), &key, &wasm)?;
             snap.save(&meta)?;
             Ok((snap, module))
         })();
@@ -816,33 +816,63 @@ fn module_key(engine: &Engine) -> String {
 /// pinned `.wasm` (itself extracted from the pinned wheel, with the snapshot's exports added)
 /// and cached under `key`.
 fn load_module(engine: &Engine, key: &str) -> Result<Module, SandboxError> {
-    if let Some(m) = cached_module(engine, key) {
+    if let Some(m) = cached_module(engine, &fetch::cache_dir(), key) {
         return Ok(m);
     }
     let wasm = snapshot::add_exports(&python_wasm()?)?;
-    compile_and_cache(engine, key, &wasm)
+    compile_and_cache(engine, &fetch::cache_dir(), key, &wasm)
 }
 
 /// The module compiled earlier under `key`, when its file is there, whole and compatible.
-fn cached_module(engine: &Engine, key: &str) -> Option<Module> {
-    let dir = fetch::cache_dir();
-    let bytes = fs::read(dir.join(format!("{key}.cwasm"))).ok()?;
+///
+/// The file is mapped, not read (`Module::deserialize_file`): only the pages that run are
+/// loaded. Its sha256 is checked against the one recorded beside it when it is first used, and
+/// again whenever its size, modification time or inode differ from those recorded then
+/// (`.verified`), so that a process start does not read and hash ~40 MB each time.
+fn cached_module(engine: &Engine, dir: &Path, key: &str) -> Option<Module> {
+    let path = dir.join(format!("{key}.cwasm"));
     let want = fs::read_to_string(dir.join(format!("{key}.cwasm.sha256"))).ok()?;
-    if sha256_hex(&bytes) != want.trim() {
-        return None;
+    let want = want.trim();
+    let verified = dir.join(format!("{key}.cwasm.verified"));
+    let stamp = file_stamp(&path, want)?;
+    if fs::read_to_string(&verified).ok().as_deref() != Some(stamp.as_str()) {
+        if sha256_hex(&fs::read(&path).ok()?) != want {
+            return None;
+        }
+        let _ = fetch::write_atomic(&verified, stamp.as_bytes());
     }
-    // SAFETY: `Module::deserialize` trusts its input to be wasmtime's own output. This file
-    // was written by `Module::serialize` in `compile_and_cache` (through an atomic rename) and
-    // its sha256 matches the one recorded beside it, so it is that output, whole; wasmtime
-    // itself checks that its version and settings match this engine.
-    unsafe { Module::deserialize(engine, &bytes) }.ok()
+    // SAFETY: `Module::deserialize_file` trusts its input to be wasmtime's own output. This file
+    // was written by `Module::serialize` in `compile_and_cache` (through an atomic rename, so a
+    // mapped file never changes underneath), its sha256 matched the one recorded beside it
+    // when it had this size, time and inode; wasmtime itself checks that its version and
+    // settings match this engine.
+    unsafe { Module::deserialize_file(engine, &path) }.ok()
+}
+
+/// What identifies one version of a file at `path` with sha256 `sha`: its size, modification
+/// time and inode.
+fn file_stamp(path: &Path, sha: &str) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).ok()?;
+    Some(format!(
+        "{sha} {} {}.{:09} {}:{}",
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.dev(),
+        m.ino()
+    ))
 }
 
 /// Compiles `wasm` and caches the compiled form under `key`.
-fn compile_and_cache(engine: &Engine, key: &str, wasm: &[u8]) -> Result<Module, SandboxError> {
+fn compile_and_cache(
+    engine: &Engine,
+    dir: &Path,
+    key: &str,
+    wasm: &[u8],
+) -> Result<Module, SandboxError> {
     let module = Module::new(engine, wasm).map_err(|e| engine_err("compiling python.wasm", e))?;
     let bytes = module.serialize().map_err(|e| engine_err("serialize", e))?;
-    let dir = fetch::cache_dir();
     fetch::write_atomic(&dir.join(format!("{key}.cwasm")), &bytes)?;
     fetch::write_atomic(
         &dir.join(format!("{key}.cwasm.sha256")),
@@ -873,4 +903,43 @@ pub fn python_wasm() -> Result<Vec<u8>, SandboxError> {
     }
     fetch::write_atomic(&path, &wasm)?;
     Ok(wasm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_module_is_hashed_once_and_again_when_its_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        // (module (func (export "f") (result i32) i32.const 7))
+        let wasm = b"\0asm\x01\0\0\0\x01\x05\x01\x60\0\x01\x7f\x03\x02\x01\0\x07\x05\x01\x01f\0\0\x0a\x06\x01\x04\0\x41\x07\x0b";
+        compile_and_cache(&engine, dir.path(), "k", wasm).unwrap();
+        let verified = dir.path().join("k.cwasm.verified");
+        assert!(!verified.exists());
+        assert!(cached_module(&engine, dir.path(), "k").is_some());
+        let stamp = fs::read_to_string(&verified).unwrap();
+        assert!(
+            stamp.starts_with(
+                fs::read_to_string(dir.path().join("k.cwasm.sha256"))
+                    .unwrap()
+                    .trim()
+            )
+        );
+        assert!(cached_module(&engine, dir.path(), "k").is_some());
+        assert_eq!(fs::read_to_string(&verified).unwrap(), stamp);
+        // Replaced (a new file, as a copy or a rename makes): hashed again, and refused.
+        let cwasm = dir.path().join("k.cwasm");
+        let mut bytes = fs::read(&cwasm).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        fs::remove_file(&cwasm).unwrap();
+        fs::write(&cwasm, &bytes).unwrap();
+        assert!(cached_module(&engine, dir.path(), "k").is_none());
+        // Missing its recorded sha256: not used.
+        compile_and_cache(&engine, dir.path(), "k", wasm).unwrap();
+        fs::remove_file(dir.path().join("k.cwasm.sha256")).unwrap();
+        assert!(cached_module(&engine, dir.path(), "k").is_none());
+    }
 }

@@ -283,16 +283,20 @@ def _fixture_markers():
 
 
 def _warm_up():
-    """One pytest run over a throw-away test, so that what pytest imports while it runs is in
-    the snapshot too. Its output is discarded; the test file is removed."""
+    """One pytest run over a throw-away project (a `setup.cfg` and a test in `tests/`, as most
+    repositories have them), so that what pytest imports and caches while it runs (modules,
+    compiled patterns such as those of `norecursedirs`) is in the snapshot too. Its output is
+    discarded; the project is removed."""
     import io
     import shutil
 
     import pytest
 
     root = "/tmp/protege-snapshot-warm-up"
-    os.makedirs(root, exist_ok=True)
-    with open(os.path.join(root, "test_warm_up.py"), "w") as f:
+    os.makedirs(os.path.join(root, "tests"), exist_ok=True)
+    with open(os.path.join(root, "setup.cfg"), "w") as f:
+        f.write("[metadata]\nname = warm-up\n\n[tool:pytest]\ntestpaths = tests\n")
+    with open(os.path.join(root, "tests", "test_warm_up.py"), "w") as f:
         f.write(_WARM_TEST)
     saved = sys.stdout, sys.stderr, list(sys.path), os.getcwd()
     sys.stdout = sys.stderr = io.StringIO()

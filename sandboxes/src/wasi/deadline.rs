@@ -28,6 +28,8 @@ use wasmparser::{
 };
 use wasmtime::CallHook;
 
+use super::snapshot::put_leb;
+
 /// How often the watchdog looks at deadlines: their granularity.
 pub const TICK: Duration = Duration::from_millis(10);
 
@@ -230,18 +232,6 @@ pub fn probe_loops(section: &[u8]) -> Result<Vec<u8>, String> {
         out.extend_from_slice(&code);
     }
     Ok(out)
-}
-
-fn put_leb(out: &mut Vec<u8>, mut v: u32) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 /// A loop of a function body, by position in the reader's bytes.

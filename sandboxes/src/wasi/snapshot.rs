@@ -71,7 +71,8 @@ fn leb(b: &[u8], i: &mut usize) -> Result<u32, SandboxError> {
     }
 }
 
-fn put_leb(out: &mut Vec<u8>, mut v: u32) {
+/// `v` as an unsigned LEB128, the integer encoding of WebAssembly's binary format.
+pub(super) fn put_leb(out: &mut Vec<u8>, mut v: u32) {
     loop {
         let byte = (v & 0x7f) as u8;
         v >>= 7;

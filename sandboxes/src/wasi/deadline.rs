@@ -30,7 +30,8 @@ use wasmtime::CallHook;
 
 use super::snapshot::put_leb;
 
-/// How often the watchdog looks at deadlines: their granularity.
+/// How often the watchdog looks at deadlines (and, where deadlines use epochs, how often the
+/// epoch advances): their granularity.
 pub const TICK: Duration = Duration::from_millis(10);
 
 /// One running command's deadline.
@@ -44,7 +45,6 @@ struct State {
     /// In a host call (or not yet in the guest): the memory must stay accessible.
     in_host: bool,
     expired: bool,
-    revoked: bool,
     /// The memory's reservation (base, length), once instantiated.
     memory: Option<(usize, usize)>,
 }
@@ -85,7 +85,7 @@ impl Watch {
         let mut s = lock(&self.state);
         s.memory = Some((base as usize, len));
         if s.expired && !s.in_host {
-            revoke(&mut s);
+            revoke(&s);
         }
     }
 
@@ -118,20 +118,20 @@ impl Watch {
         }
         s.expired = true;
         if !s.in_host {
-            revoke(&mut s);
+            revoke(&s);
         }
     }
 }
 
-fn revoke(s: &mut State) {
-    if s.revoked {
-        return;
-    }
+/// Called once at most per watch: by `expire` (once, it returns early when already expired)
+/// or by `set_memory` (once, after instantiation), whichever sees both the memory and the
+/// expiry. `mprotect` of a mapped range does not fail; if it did, the guest would be stopped
+/// at its next host call instead.
+fn revoke(s: &State) {
     if let Some((base, len)) = s.memory {
         // SAFETY: `set_memory`'s contract: a mapped range that host code does not touch while
         // the guest runs (and the guest is running: `in_host` is false).
-        let rc = unsafe { libc::mprotect(base as *mut libc::c_void, len, libc::PROT_NONE) };
-        s.revoked = rc == 0;
+        unsafe { libc::mprotect(base as *mut libc::c_void, len, libc::PROT_NONE) };
     }
 }
 

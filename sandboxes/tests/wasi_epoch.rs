@@ -3,23 +3,22 @@
 //! process, so this binary holds one test.
 #![cfg(all(feature = "wasi", unix))]
 
+mod common;
+
 use std::time::Duration;
 
 use protege_sandboxes::wasi::runtime::Deadlines;
 use protege_sandboxes::wasi::{WasiLimits, WasiSandbox};
-use protege_sandboxes::{ExecOptions, Sandbox, SandboxError};
+use protege_sandboxes::{ExecOptions, Sandbox};
 
 #[tokio::test]
 async fn epoch_deadlines_stop_loops_and_let_commands_finish() {
     // SAFETY: the only test of this binary, before it starts any thread of its own.
     unsafe { std::env::set_var("PROTEGE_WASI_DEADLINES", "epoch") };
-    let sb = match WasiSandbox::open_scratch(WasiLimits::default()).await {
-        Ok(s) => s,
-        Err(e @ SandboxError::EngineUnavailable(_)) if e.to_string().contains("download") => {
-            eprintln!("SKIPPED: the WASI runtime cannot be fetched here: {e}");
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(sb) =
+        common::unless_unfetchable(WasiSandbox::open_scratch(WasiLimits::default()).await)
+    else {
+        return;
     };
     let rt = protege_sandboxes::wasi::runtime::runtime_async()
         .await

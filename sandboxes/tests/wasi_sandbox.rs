@@ -5,6 +5,8 @@
 //! it can be neither found nor fetched they print SKIPPED and pass.
 #![cfg(feature = "wasi")]
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,14 +14,7 @@ use protege_sandboxes::wasi::{WasiLimits, WasiSandbox};
 use protege_sandboxes::{ExecOptions, ExecOutput, Sandbox, SandboxError};
 
 async fn sandbox(root: &Path) -> Option<WasiSandbox> {
-    match WasiSandbox::open(root).await {
-        Ok(s) => Some(s),
-        Err(e @ SandboxError::EngineUnavailable(_)) if e.to_string().contains("download") => {
-            eprintln!("SKIPPED: the WASI runtime cannot be fetched here: {e}");
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
+    common::unless_unfetchable(WasiSandbox::open(root).await)
 }
 
 fn opts() -> ExecOptions {
@@ -34,11 +29,7 @@ async fn run(sb: &WasiSandbox, cmd: &str) -> ExecOutput {
 
 fn repo() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
-    let w = |p: &str, c: &str| {
-        let p = d.path().join(p);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, c).unwrap();
-    };
+    let w = |p: &str, c: &str| common::write(d.path(), p, c);
     w(
         "pkg/__init__.py",
         "def add(a, b):\n    return a + b\n\nVERSION = 'café ✓'\n",

@@ -5,6 +5,8 @@
 //! it can be neither found nor fetched they print SKIPPED and pass.
 #![cfg(all(feature = "wasi", unix))]
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -16,14 +18,7 @@ use protege_sandboxes::{ExecOptions, ExecOutput, Sandbox, SandboxError};
 const SECRET: &str = "TOP-SECRET-HOST-DATA";
 
 async fn sandbox_with(root: &Path, limits: WasiLimits) -> Option<WasiSandbox> {
-    match WasiSandbox::open_with(root, limits).await {
-        Ok(s) => Some(s),
-        Err(e @ SandboxError::EngineUnavailable(_)) if e.to_string().contains("download") => {
-            eprintln!("SKIPPED: the WASI runtime cannot be fetched here: {e}");
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
+    common::unless_unfetchable(WasiSandbox::open_with(root, limits).await)
 }
 
 /// A working copy next to a host directory holding a secret, with symlinks from the one to the

@@ -6,22 +6,17 @@
 //! it can be neither found nor fetched they print SKIPPED and pass.
 #![cfg(feature = "wasi")]
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
 use protege_sandboxes::wasi::{WasiSandbox, runtime_async};
-use protege_sandboxes::{ExecOptions, ExecOutput, Sandbox, SandboxError};
+use protege_sandboxes::{ExecOptions, ExecOutput, Sandbox};
 
 /// A sandbox from the snapshot and one that starts cold, over the same directory.
 async fn pair(root: &Path) -> Option<(WasiSandbox, WasiSandbox)> {
-    let rt = match runtime_async().await {
-        Ok(rt) => rt,
-        Err(e @ SandboxError::EngineUnavailable(_)) if e.to_string().contains("download") => {
-            eprintln!("SKIPPED: the WASI runtime cannot be fetched here: {e}");
-            return None;
-        }
-        Err(e) => panic!("{e}"),
-    };
+    let rt = common::unless_unfetchable(runtime_async().await)?;
     if let Err(why) = rt.snapshot_status() {
         panic!("no start-up snapshot: {why}");
     }
@@ -38,11 +33,7 @@ async fn run(sb: &WasiSandbox, cmd: &str) -> ExecOutput {
 
 fn repo() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
-    let w = |p: &str, c: &str| {
-        let p = d.path().join(p);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, c).unwrap();
-    };
+    let w = |p: &str, c: &str| common::write(d.path(), p, c);
     w("pkg/__init__.py", "def add(a, b):\n    return a + b\n");
     w(
         "pkg/__main__.py",

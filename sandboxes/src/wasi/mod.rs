@@ -4,19 +4,20 @@
 //! A `WasiSandbox` is a host directory that the guest sees at `/testbed`, plus a private
 //! writable `/tmp`, a `/dev/null`, and pytest with its needs read-only at `/opt/site`. Nothing
 //! else of the host is visible: the guest has no processes, threads, sockets or environment of
-//! the host's. Each command starts a fresh instance with a deadline (epoch interruption), a
-//! memory cap (store limits) and an output cap; the instance starts from the start-up snapshot
-//! (`snapshot`: CPython with pytest imported, a few milliseconds) or, where the snapshot cannot
-//! reproduce the command exactly, cold (`_start`, 40–50 ms, and ~0.5 s more to import pytest).
+//! the host's. Each command starts a fresh instance with a deadline (`deadline`: its memory is
+//! revoked, or epoch checks where that is not sound), a memory cap (store limits) and an output
+//! cap. The instance starts from the start-up snapshot (`snapshot`: CPython with pytest
+//! imported, a few milliseconds) or, where the snapshot cannot reproduce the command exactly,
+//! cold (`_start`, 40–50 ms, and ~0.5 s more to import pytest).
 //!
 //! `exec` accepts a small command language, not a shell (see `command`): `python …`,
 //! `pytest …`, and `cat` / `ls` / `grep` / `find`, which run in Rust on the host through cap-std
 //! handles confined to the sandbox's directories.
 //!
-//! Files: `fetch` (pinned downloads), `runtime` (engine, module cache, one run), `snapshot`
-//! (the start-up snapshot; its guest half is `snapshot_guest.py`), `capture` (stdout/stderr),
-//! `command` (the command language), `fileops` (host-side file access and the built-in
-//! commands).
+//! Files: `fetch` (pinned downloads), `runtime` (engine, module cache, one run), `deadline`
+//! (stopping a guest at its deadline), `snapshot` (the start-up snapshot; its guest half is
+//! `snapshot_guest.py`), `capture` (stdout/stderr), `command` (the command language),
+//! `fileops` (host-side file access and the built-in commands).
 
 pub mod capture;
 pub mod command;

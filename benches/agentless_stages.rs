@@ -206,6 +206,7 @@ impl LanguageModel for Oracle {
             cost: 0.0,
             model: "gold-oracle".into(),
             note: None,
+            ..Default::default()
         })
     }
 }

@@ -10,6 +10,8 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v patch >/dev/null 2>&1 || need+=(patch)
+# Test venvs (the official `openai` client) need python3 with venv and pip.
+python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv python3-pip)
 # Headless Chromium renders the HTML report in its test.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
@@ -34,6 +36,14 @@ if ! docker info >/dev/null 2>&1; then
         sleep 1
     done
     docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/protege-dockerd.log" >&2; exit 1; }
+fi
+
+# The official `openai` Python client, which the tests drive `protege lm serve` with.
+venvs="${PROTEGE_CACHE:-$HOME/.cache/protege}/venvs"
+if ! "$venvs/openai/bin/python" -c "import openai" >/dev/null 2>&1; then
+    echo "setup: installing openai into $venvs/openai" >&2
+    python3 -m venv "$venvs/openai"
+    "$venvs/openai/bin/pip" install -q openai==3.51.0
 fi
 
 cargo build --locked --bin protege

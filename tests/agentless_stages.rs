@@ -72,6 +72,7 @@ impl LanguageModel for Scripted {
             cost: 0.001,
             model: "scripted".into(),
             note: None,
+            ..Default::default()
         })
     }
 }

@@ -147,6 +147,7 @@ impl Episode {
             cost: usage.cost,
             model: String::new(),
             note: None,
+            ..Default::default()
         };
         let turn = session.act(ws.as_ref(), reply).await;
         Ok(Observation {

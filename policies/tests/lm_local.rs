@@ -23,6 +23,7 @@ fn sampled(seed: u64) -> GenParams {
         top_k: Some(50),
         seed,
         stop: vec![],
+        ..GenParams::default()
     }
 }
 

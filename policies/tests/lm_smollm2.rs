@@ -107,6 +107,7 @@ fn same_seed_same_tokens_and_the_cache_carries_across_turns() {
         top_k: Some(40),
         seed: 1234,
         stop: vec![],
+        ..GenParams::default()
     };
     let msgs = vec![Message::user("Name a sorting algorithm.")];
     let a = m.chat_blocking(&msgs, &p, &mut |_| true).unwrap();

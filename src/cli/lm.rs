@@ -86,6 +86,7 @@ impl SamplingArgs {
             top_k: (self.top_k > 0).then_some(self.top_k),
             seed: self.seed,
             stop: self.stop.clone(),
+            ..GenParams::default()
         }
     }
 }

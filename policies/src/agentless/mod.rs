@@ -88,6 +88,7 @@ impl Default for AgentlessConfig {
                 top_k: None,
                 seed: 0,
                 stop: Vec::new(),
+                ..GenParams::default()
             },
             reproduction_params: GenParams::greedy(384),
             validate: true,

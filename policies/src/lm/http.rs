@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Completion, FinishReason, GenParams, LanguageModel, LmError, Message};
+use super::{Completion, FinishReason, GenParams, LanguageModel, LmError, Message, TokenLogprob};
 
 /// A secret that prints as `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -194,7 +194,7 @@ impl HttpModel {
     pub fn request_body(&self, messages: &[Message], params: &GenParams, stream: bool) -> Value {
         let mut body = json!({
             "model": self.config.model,
-            "messages": messages,
+            "messages": super::tool_calls::openai_messages(messages),
             "max_tokens": params.max_new_tokens,
             "temperature": params.temperature,
             "top_p": params.top_p,
@@ -206,6 +206,15 @@ impl HttpModel {
         }
         if !params.stop.is_empty() {
             body["stop"] = json!(params.stop);
+        }
+        if !params.tools.is_empty() {
+            body["tools"] = json!(params.tools);
+        }
+        if let Some(k) = params.logprobs {
+            body["logprobs"] = json!(true);
+            if k > 0 {
+                body["top_logprobs"] = json!(k);
+            }
         }
         for (k, v) in &self.config.extra_body {
             body[k] = v.clone();
@@ -377,6 +386,10 @@ impl HttpModel {
                 if choice
                     .pointer("/message/refusal")
                     .is_some_and(Value::is_string)
+                    || choice
+                        .pointer("/message/tool_calls")
+                        .and_then(Value::as_array)
+                        .is_some_and(|a| !a.is_empty())
                 {
                     String::new()
                 } else {
@@ -387,6 +400,52 @@ impl HttpModel {
                 }
             }
             Some(other) => return Err(bad(format!("message content is not a string: {other}"))),
+        };
+        let tool_calls = match choice.pointer("/message/tool_calls") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => super::tool_calls::from_openai(v).map_err(bad)?,
+        };
+        let logprobs = match choice.pointer("/logprobs/content") {
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .map(|t| TokenLogprob {
+                        token: t
+                            .get("token")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        logprob: t
+                            .get("logprob")
+                            .and_then(Value::as_f64)
+                            .unwrap_or(f64::NEG_INFINITY),
+                        bytes: t
+                            .get("bytes")
+                            .and_then(Value::as_array)
+                            .map(|b| {
+                                b.iter()
+                                    .filter_map(|x| x.as_u64().map(|x| x as u8))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        top: t
+                            .get("top_logprobs")
+                            .and_then(Value::as_array)
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|x| {
+                                        Some((
+                                            x.get("token")?.as_str()?.to_string(),
+                                            x.get("logprob")?.as_f64()?,
+                                        ))
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+            ),
+            _ => None,
         };
         let finish = FinishReason::from_openai(choice.get("finish_reason").and_then(Value::as_str));
         let usage = v.get("usage");
@@ -423,6 +482,8 @@ impl HttpModel {
         };
         Ok(Completion {
             text,
+            tool_calls,
+            logprobs,
             tokens_in: tin,
             tokens_out: tout,
             tokens_cached: cached,

@@ -17,6 +17,7 @@ pub mod sampling;
 pub mod server;
 pub mod stop;
 pub mod template;
+pub mod tool_calls;
 
 #[cfg(feature = "candle")]
 pub mod candle;
@@ -35,6 +36,8 @@ pub enum Role {
     System,
     User,
     Assistant,
+    /// A tool's result, answering the assistant's call `tool_call_id`.
+    Tool,
 }
 
 impl Role {
@@ -43,6 +46,7 @@ impl Role {
             Role::System => "system",
             Role::User => "user",
             Role::Assistant => "assistant",
+            Role::Tool => "tool",
         }
     }
 }
@@ -54,8 +58,9 @@ impl std::str::FromStr for Role {
             "system" | "developer" => Ok(Role::System),
             "user" => Ok(Role::User),
             "assistant" => Ok(Role::Assistant),
+            "tool" => Ok(Role::Tool),
             other => Err(LmError::Request(format!(
-                "unknown message role {other:?} (expected system, user or assistant)"
+                "unknown message role {other:?} (expected system, user, assistant or tool)"
             ))),
         }
     }
@@ -66,6 +71,33 @@ impl std::str::FromStr for Role {
 pub struct Message {
     pub role: Role,
     pub content: String,
+    /// The calls an assistant message makes (function calling).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// The call a `tool` message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+/// A function call the model made: OpenAI's `{id, type: "function", function: {name,
+/// arguments}}`, with `arguments` kept as the JSON text the model wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// One generated token's log-probability (natural log, of the model's distribution before
+/// temperature, top-k and top-p), with the most likely alternatives when asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprob {
+    pub token: String,
+    pub logprob: f64,
+    /// The token's bytes (a token may hold part of a UTF-8 character).
+    pub bytes: Vec<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top: Vec<(String, f64)>,
 }
 
 impl Message {
@@ -73,6 +105,8 @@ impl Message {
         Message {
             role,
             content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
         }
     }
     pub fn system(content: impl Into<String>) -> Self {
@@ -103,6 +137,15 @@ pub struct GenParams {
     pub seed: u64,
     /// Generation stops before the first occurrence of any of these; the text excludes it.
     pub stop: Vec<String>,
+    /// Return each generated token's log-probability and this many most likely alternatives
+    /// (`Some(0)`: the sampled tokens only). `None`: no log-probabilities.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<usize>,
+    /// Tools offered to the model, as OpenAI function schemas (`{"type": "function",
+    /// "function": {…}}`). Local models render them through their chat template and have their
+    /// calls parsed in the format that template teaches.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<serde_json::Value>,
 }
 
 impl Default for GenParams {
@@ -114,6 +157,8 @@ impl Default for GenParams {
             top_k: Some(20),
             seed: 0,
             stop: Vec::new(),
+            logprobs: None,
+            tools: Vec::new(),
         }
     }
 }
@@ -132,10 +177,11 @@ impl GenParams {
 }
 
 /// Why generation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
     /// The model ended its turn (an end-of-sequence token) or hit a stop string.
+    #[default]
     Stop,
     /// `max_new_tokens` reached, or the context window is full.
     Length,
@@ -160,9 +206,16 @@ impl FinishReason {
 }
 
 /// One reply and what it cost.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Completion {
+    /// The reply's text (without the tool calls, where they were parsed out of it).
     pub text: String,
+    /// The function calls of the reply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// Per generated token, when [`GenParams::logprobs`] asked for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Vec<TokenLogprob>>,
     /// Prompt tokens (after any context truncation), as the backend counted them.
     pub tokens_in: u64,
     /// Generated tokens.
@@ -250,6 +303,30 @@ pub trait LanguageModel: Send + Sync {
 
     /// Generate the assistant's next message.
     async fn chat(&self, messages: &[Message], params: &GenParams) -> Result<Completion, LmError>;
+
+    /// Continue raw `prompt` text, with no chat template (`/v1/completions`).
+    async fn complete(&self, prompt: &str, params: &GenParams) -> Result<Completion, LmError> {
+        let _ = (prompt, params);
+        Err(LmError::Unsupported(format!(
+            "{} completes chats only, not raw prompts",
+            self.name()
+        )))
+    }
+
+    /// [`complete`](Self::complete), sending text pieces to `sink` as they are generated. The
+    /// default sends the whole text at once.
+    async fn complete_stream(
+        &self,
+        prompt: &str,
+        params: &GenParams,
+        sink: UnboundedSender<String>,
+    ) -> Result<Completion, LmError> {
+        let c = self.complete(prompt, params).await?;
+        if !c.text.is_empty() {
+            let _ = sink.send(c.text.clone());
+        }
+        Ok(c)
+    }
 
     /// Like [`chat`](Self::chat), sending text pieces to `sink` as they are generated (their
     /// concatenation is the completion's text). Generation stops early, with

@@ -1,5 +1,7 @@
 //! Serves any [`LanguageModel`] over the OpenAI-compatible API: `POST /v1/chat/completions`
-//! (JSON, or server-sent events with `"stream": true`) and `GET /v1/models`. Used by
+//! (JSON, or server-sent events with `"stream": true`; `tools` in, `tool_calls` out;
+//! `logprobs`/`top_logprobs`), `POST /v1/completions` (raw prompts) and `GET /v1/models`. A
+//! parameter it does not implement is a 400 naming it, never silently ignored. Used by
 //! `protege lm serve`; tests start it in-process on port 0.
 
 use std::convert::Infallible;
@@ -18,7 +20,7 @@ use axum::routing::{get, post};
 use futures_util::stream::{self, Stream, StreamExt};
 use serde_json::{Value, json};
 
-use super::{Completion, GenParams, LanguageModel, LmError, Message, Role};
+use super::{Completion, GenParams, LanguageModel, LmError, Message, Role, TokenLogprob, ToolCall};
 
 #[derive(Clone)]
 struct AppState {
@@ -44,6 +46,7 @@ pub fn router(
     Router::new()
         .route("/v1/models", get(models))
         .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/completions", post(completions))
         .route("/health", get(|| async { "ok" }))
         .with_state(state)
 }
@@ -115,37 +118,62 @@ struct ChatRequest {
     include_usage: bool,
 }
 
-fn parse_request(body: &[u8], defaults: &GenParams) -> Result<ChatRequest, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
-    let obj = v.as_object().ok_or("body is not a JSON object")?;
-    let raw = obj
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or("`messages` must be an array")?;
-    let mut messages = Vec::with_capacity(raw.len());
-    for (i, m) in raw.iter().enumerate() {
-        let role: Role = m
-            .get("role")
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("messages[{i}].role is missing"))?
-            .parse()
-            .map_err(|e: LmError| format!("messages[{i}]: {e}"))?;
-        let content = match m.get("content") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Null) | None => String::new(),
-            Some(Value::Array(parts)) => parts
-                .iter()
-                .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join(""),
-            Some(_) => return Err(format!("messages[{i}].content must be a string")),
-        };
-        messages.push(Message { role, content });
+/// Request keys accepted by both endpoints. Sampling penalties and the like are accepted only
+/// at their neutral values (checked below), so that a client relying on them is told.
+const COMMON_KEYS: &[&str] = &[
+    "model",
+    "stream",
+    "stream_options",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "seed",
+    "stop",
+    "n",
+    "user",
+    "frequency_penalty",
+    "presence_penalty",
+    "logprobs",
+];
+const CHAT_KEYS: &[&str] = &[
+    "messages",
+    "max_completion_tokens",
+    "top_logprobs",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+];
+const COMPLETION_KEYS: &[&str] = &["prompt", "echo"];
+
+/// `top_logprobs` at most this many (OpenAI's own limit).
+const MAX_TOP_LOGPROBS: u64 = 20;
+
+fn check_keys(obj: &serde_json::Map<String, Value>, extra: &[&str]) -> Result<(), String> {
+    for k in obj.keys() {
+        if !COMMON_KEYS.contains(&k.as_str()) && !extra.contains(&k.as_str()) {
+            return Err(format!(
+                "unsupported parameter: `{k}` is not implemented by this server"
+            ));
+        }
     }
-    if messages.is_empty() {
-        return Err("`messages` is empty".into());
+    for k in ["frequency_penalty", "presence_penalty"] {
+        if let Some(v) = obj.get(k).filter(|v| !v.is_null())
+            && v.as_f64() != Some(0.0)
+        {
+            return Err(format!(
+                "unsupported parameter: `{k}` other than 0 is not implemented"
+            ));
+        }
     }
+    Ok(())
+}
+
+/// Sampling settings shared by both endpoints.
+fn sampling(
+    obj: &serde_json::Map<String, Value>,
+    defaults: &GenParams,
+) -> Result<GenParams, String> {
     let mut p = defaults.clone();
     let num = |k: &str| obj.get(k).filter(|v| !v.is_null());
     if let Some(v) = num("max_completion_tokens").or_else(|| num("max_tokens")) {
@@ -190,23 +218,266 @@ fn parse_request(body: &[u8], defaults: &GenParams) -> Result<ChatRequest, Strin
         }
         Some(_) => return Err("stop must be a string or an array of strings".into()),
     }
-    if let Some(n) = num("n").and_then(Value::as_u64)
-        && n != 1
+    if let Some(n) = num("n")
+        && n.as_u64() != Some(1)
     {
-        return Err("only n = 1 is supported".into());
+        return Err("unsupported parameter: only `n` = 1 is implemented".into());
     }
+    p.logprobs = None;
+    p.tools = Vec::new();
+    Ok(p)
+}
+
+fn stream_flags(obj: &serde_json::Map<String, Value>) -> (bool, bool) {
     let stream = obj.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let include_usage = obj
         .get("stream_options")
         .and_then(|o| o.get("include_usage"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    (stream, include_usage)
+}
+
+fn parse_message(i: usize, m: &Value) -> Result<Message, String> {
+    let role: Role = m
+        .get("role")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("messages[{i}].role is missing"))?
+        .parse()
+        .map_err(|e: LmError| format!("messages[{i}]: {e}"))?;
+    let content = match m.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(""),
+        Some(_) => return Err(format!("messages[{i}].content must be a string")),
+    };
+    let mut msg = Message::new(role, content);
+    if let Some(calls) = m.get("tool_calls").filter(|v| !v.is_null()) {
+        let calls = calls
+            .as_array()
+            .ok_or_else(|| format!("messages[{i}].tool_calls must be an array"))?;
+        for (j, c) in calls.iter().enumerate() {
+            let f = c
+                .get("function")
+                .ok_or_else(|| format!("messages[{i}].tool_calls[{j}].function is missing"))?;
+            let name = f
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("messages[{i}].tool_calls[{j}].function.name is missing"))?;
+            let arguments = match f.get("arguments") {
+                Some(Value::String(s)) => s.clone(),
+                None | Some(Value::Null) => "{}".into(),
+                Some(other) => other.to_string(),
+            };
+            msg.tool_calls.push(ToolCall {
+                id: c
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                name: name.to_string(),
+                arguments,
+            });
+        }
+    }
+    if let Some(id) = m.get("tool_call_id").and_then(Value::as_str) {
+        msg.tool_call_id = Some(id.to_string());
+    }
+    if role == Role::Tool && msg.tool_call_id.is_none() {
+        return Err(format!(
+            "messages[{i}]: a tool message needs `tool_call_id`"
+        ));
+    }
+    Ok(msg)
+}
+
+fn parse_request(body: &[u8], defaults: &GenParams) -> Result<ChatRequest, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+    let obj = v.as_object().ok_or("body is not a JSON object")?;
+    check_keys(obj, CHAT_KEYS)?;
+    let raw = obj
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or("`messages` must be an array")?;
+    let messages = raw
+        .iter()
+        .enumerate()
+        .map(|(i, m)| parse_message(i, m))
+        .collect::<Result<Vec<_>, _>>()?;
+    if messages.is_empty() {
+        return Err("`messages` is empty".into());
+    }
+    let mut p = sampling(obj, defaults)?;
+    let want = obj.get("logprobs").filter(|v| !v.is_null());
+    match want {
+        None | Some(Value::Bool(false)) => {}
+        Some(Value::Bool(true)) => p.logprobs = Some(0),
+        Some(_) => return Err("logprobs must be a boolean".into()),
+    }
+    if let Some(k) = obj.get("top_logprobs").filter(|v| !v.is_null()) {
+        let k = k
+            .as_u64()
+            .filter(|k| *k <= MAX_TOP_LOGPROBS)
+            .ok_or("top_logprobs must be an integer in [0, 20]")?;
+        if p.logprobs.is_none() {
+            return Err("top_logprobs needs logprobs: true".into());
+        }
+        p.logprobs = Some(k as usize);
+    }
+    let tools = match obj.get("tools").filter(|v| !v.is_null()) {
+        None => Vec::new(),
+        Some(Value::Array(t)) => t.clone(),
+        Some(_) => return Err("tools must be an array".into()),
+    };
+    for (i, t) in tools.iter().enumerate() {
+        if t.get("type").and_then(Value::as_str) != Some("function")
+            || t.pointer("/function/name")
+                .and_then(Value::as_str)
+                .is_none()
+        {
+            return Err(format!(
+                "tools[{i}] must be {{\"type\": \"function\", \"function\": {{\"name\": …}}}}"
+            ));
+        }
+    }
+    match obj.get("tool_choice").filter(|v| !v.is_null()) {
+        None => p.tools = tools,
+        Some(Value::String(c)) if c == "auto" => p.tools = tools,
+        // The model is not shown the tools, so it cannot call them.
+        Some(Value::String(c)) if c == "none" => {}
+        Some(other) => {
+            return Err(format!(
+                "unsupported parameter: `tool_choice` {other} is not implemented (only \"auto\" and \"none\")"
+            ));
+        }
+    }
+    let (stream, include_usage) = stream_flags(obj);
     Ok(ChatRequest {
         messages,
         params: p,
         stream,
         include_usage,
     })
+}
+
+/// A raw-prompt completion request (`/v1/completions`).
+struct CompletionRequest {
+    prompt: String,
+    params: GenParams,
+    stream: bool,
+    include_usage: bool,
+}
+
+fn parse_completion_request(
+    body: &[u8],
+    defaults: &GenParams,
+) -> Result<CompletionRequest, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+    let obj = v.as_object().ok_or("body is not a JSON object")?;
+    check_keys(obj, COMPLETION_KEYS)?;
+    let prompt = match obj.get("prompt") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(a)) if a.len() == 1 && a[0].is_string() => {
+            a[0].as_str().unwrap_or_default().to_string()
+        }
+        Some(Value::Array(_)) => {
+            return Err(
+                "unsupported parameter: `prompt` must be one string (batches are not implemented)"
+                    .into(),
+            );
+        }
+        _ => return Err("`prompt` must be a string".into()),
+    };
+    if obj.get("echo").and_then(Value::as_bool).unwrap_or(false) {
+        return Err("unsupported parameter: `echo` is not implemented".into());
+    }
+    let mut p = sampling(obj, defaults)?;
+    match obj.get("logprobs").filter(|v| !v.is_null()) {
+        None => {}
+        Some(k) => {
+            let k = k
+                .as_u64()
+                .filter(|k| *k <= 5)
+                .ok_or("logprobs must be an integer in [0, 5] on /v1/completions")?;
+            p.logprobs = Some(k as usize);
+        }
+    }
+    let (stream, include_usage) = stream_flags(obj);
+    Ok(CompletionRequest {
+        prompt,
+        params: p,
+        stream,
+        include_usage,
+    })
+}
+
+/// OpenAI's chat `logprobs` object.
+fn chat_logprobs(lps: &[TokenLogprob]) -> Value {
+    json!({
+        "content": lps
+            .iter()
+            .map(|t| json!({
+                "token": t.token,
+                "logprob": t.logprob,
+                "bytes": t.bytes,
+                "top_logprobs": t
+                    .top
+                    .iter()
+                    .map(|(tok, lp)| json!({"token": tok, "logprob": lp, "bytes": tok.as_bytes()}))
+                    .collect::<Vec<_>>(),
+            }))
+            .collect::<Vec<_>>(),
+        "refusal": null,
+    })
+}
+
+/// The legacy completions `logprobs` object: parallel lists, and the offset of each token.
+fn completion_logprobs(lps: &[TokenLogprob]) -> Value {
+    let mut offset = 0usize;
+    let mut offsets = Vec::with_capacity(lps.len());
+    for t in lps {
+        offsets.push(offset);
+        offset += t.token.len();
+    }
+    json!({
+        "tokens": lps.iter().map(|t| t.token.clone()).collect::<Vec<_>>(),
+        "token_logprobs": lps.iter().map(|t| t.logprob).collect::<Vec<_>>(),
+        "top_logprobs": lps
+            .iter()
+            .map(|t| t.top.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>())
+            .collect::<Vec<_>>(),
+        "text_offset": offsets,
+    })
+}
+
+fn tool_calls_json(calls: &[ToolCall]) -> Value {
+    Value::Array(
+        calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({
+                    "index": i,
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                })
+            })
+            .collect(),
+    )
+}
+
+fn finish_reason(c: &Completion) -> &'static str {
+    if c.tool_calls.is_empty() {
+        c.finish.as_openai()
+    } else {
+        "tool_calls"
+    }
 }
 
 fn usage(c: &Completion) -> Value {
@@ -227,20 +498,34 @@ async fn chat_completions(State(s): State<AppState>, body: Bytes) -> Response {
     let created = now();
     if !req.stream {
         return match s.model.chat(&req.messages, &req.params).await {
-            Ok(c) => axum::Json(json!({
-                "id": id,
-                "object": "chat.completion",
-                "created": created,
-                "model": s.name,
-                "choices": [{
+            Ok(c) => {
+                let mut message = json!({"role": "assistant", "content": c.text});
+                if !c.tool_calls.is_empty() {
+                    message["tool_calls"] = tool_calls_json(&c.tool_calls);
+                    if c.text.is_empty() {
+                        message["content"] = Value::Null;
+                    }
+                }
+                let mut choice = json!({
                     "index": 0,
-                    "message": {"role": "assistant", "content": c.text},
-                    "finish_reason": c.finish.as_openai(),
-                }],
-                "usage": usage(&c),
-                "protege": {"ms": c.ms, "note": c.note},
-            }))
-            .into_response(),
+                    "message": message,
+                    "finish_reason": finish_reason(&c),
+                    "logprobs": null,
+                });
+                if let Some(lps) = &c.logprobs {
+                    choice["logprobs"] = chat_logprobs(lps);
+                }
+                axum::Json(json!({
+                    "id": id,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": s.name,
+                    "choices": [choice],
+                    "usage": usage(&c),
+                    "protege": {"ms": c.ms, "note": c.note},
+                }))
+                .into_response()
+            }
             Err(e) => lm_error(e),
         };
     }
@@ -249,17 +534,95 @@ async fn chat_completions(State(s): State<AppState>, body: Bytes) -> Response {
         .into_response()
 }
 
+fn chunk_json(id: &str, created: u64, model: &str, delta: Value, finish: Option<&str>) -> Value {
+    json!({
+        "id": id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    })
+}
+
 fn chunk(id: &str, created: u64, model: &str, delta: Value, finish: Option<&str>) -> Event {
-    Event::default().data(
+    Event::default().data(chunk_json(id, created, model, delta, finish).to_string())
+}
+
+async fn completions(State(s): State<AppState>, body: Bytes) -> Response {
+    let req = match parse_completion_request(&body, &s.defaults) {
+        Ok(r) => r,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, "invalid_request_error", None, msg),
+    };
+    let id = format!("cmpl-{}", s.counter.fetch_add(1, Ordering::Relaxed));
+    let created = now();
+    let name = s.name.clone();
+    let body = move |text: &str, c: Option<&Completion>, finish: Option<&str>| {
+        let mut choice =
+            json!({"index": 0, "text": text, "logprobs": null, "finish_reason": finish});
+        if let Some(lps) = c.and_then(|c| c.logprobs.as_deref()) {
+            choice["logprobs"] = completion_logprobs(lps);
+        }
         json!({
             "id": id,
-            "object": "chat.completion.chunk",
+            "object": "text_completion",
             "created": created,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            "model": name,
+            "choices": [choice],
         })
-        .to_string(),
-    )
+    };
+    if !req.stream {
+        return match s.model.complete(&req.prompt, &req.params).await {
+            Ok(c) => {
+                let mut v = body(&c.text, Some(&c), Some(c.finish.as_openai()));
+                v["usage"] = usage(&c);
+                axum::Json(v).into_response()
+            }
+            Err(e) => lm_error(e),
+        };
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let model = s.model.clone();
+    let (prompt, params) = (req.prompt.clone(), req.params.clone());
+    let task = tokio::spawn(async move { model.complete_stream(&prompt, &params, tx).await });
+    let piece_body = body.clone();
+    let include_usage = req.include_usage;
+    let pieces = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|p| (p, rx)) }).map(
+        move |piece| {
+            Ok::<_, Infallible>(Event::default().data(piece_body(&piece, None, None).to_string()))
+        },
+    );
+    let tail = stream::once(async move {
+        let events: Vec<Result<Event, Infallible>> = match task.await {
+            Ok(Ok(c)) => {
+                let mut last = body("", Some(&c), Some(c.finish.as_openai()));
+                if include_usage {
+                    last["usage"] = usage(&c);
+                }
+                vec![
+                    Ok(Event::default().data(last.to_string())),
+                    Ok(Event::default().data("[DONE]")),
+                ]
+            }
+            Ok(Err(e)) => vec![
+                Ok(Event::default().data(
+                    json!({"error": {"message": e.to_string(), "type": "server_error"}}).to_string(),
+                )),
+                Ok(Event::default().data("[DONE]")),
+            ],
+            Err(e) => vec![
+                Ok(Event::default().data(
+                    json!({"error": {"message": format!("generation task failed: {e}"), "type": "server_error"}})
+                        .to_string(),
+                )),
+                Ok(Event::default().data("[DONE]")),
+            ],
+        };
+        stream::iter(events)
+    })
+    .flatten();
+    Sse::new(pieces.chain(tail))
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 fn stream_events(
@@ -295,20 +658,30 @@ fn stream_events(
     let tail = stream::once(async move {
         let events: Vec<Result<Event, Infallible>> = match task.await {
             Ok(Ok(c)) => {
-                let mut last = json!({
-                    "id": id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": name,
-                    "choices": [{"index": 0, "delta": {}, "finish_reason": c.finish.as_openai()}],
-                });
+                let mut events = Vec::new();
+                if !c.tool_calls.is_empty() {
+                    events.push(Ok(chunk(
+                        &id,
+                        created,
+                        &name,
+                        json!({"tool_calls": tool_calls_json(&c.tool_calls)}),
+                        None,
+                    )));
+                }
+                // The tokens' log-probabilities in one chunk: pieces released by the stop-string
+                // scanner do not line up with tokens.
+                if let Some(lps) = &c.logprobs {
+                    let mut v = chunk_json(&id, created, &name, json!({}), None);
+                    v["choices"][0]["logprobs"] = chat_logprobs(lps);
+                    events.push(Ok(Event::default().data(v.to_string())));
+                }
+                let mut last = chunk_json(&id, created, &name, json!({}), Some(finish_reason(&c)));
                 if include_usage {
                     last["usage"] = usage(&c);
                 }
-                vec![
-                    Ok(Event::default().data(last.to_string())),
-                    Ok(Event::default().data("[DONE]")),
-                ]
+                events.push(Ok(Event::default().data(last.to_string())));
+                events.push(Ok(Event::default().data("[DONE]")));
+                events
             }
             Ok(Err(e)) => vec![
                 Ok(Event::default().data(

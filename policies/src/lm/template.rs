@@ -63,12 +63,49 @@ impl ChatTemplate {
         messages: &[Message],
         add_generation_prompt: bool,
     ) -> Result<String, LmError> {
+        self.render_with_tools(messages, &[], add_generation_prompt)
+    }
+
+    /// Whether this template renders `tools` and teaches a call format protege parses.
+    pub fn supports_tools(&self) -> bool {
+        super::tool_calls::template_supports_tools(&self.source)
+    }
+
+    /// [`render`](Self::render) with OpenAI function schemas offered as `tools`, and the
+    /// assistant messages' calls in the shape Hugging Face templates expect.
+    pub fn render_with_tools(
+        &self,
+        messages: &[Message],
+        tools: &[serde_json::Value],
+        add_generation_prompt: bool,
+    ) -> Result<String, LmError> {
+        if !tools.is_empty() && !self.supports_tools() {
+            return Err(LmError::Request(
+                "this model's chat template does not render tools".into(),
+            ));
+        }
         let env = environment();
         let tmpl = env
             .template_from_str(&self.source)
             .map_err(|e| LmError::Template(format!("does not compile: {}", describe(&e))))?;
+        let msgs: Vec<serde_json::Value> = messages
+            .iter()
+            .map(|m| {
+                let mut v = serde_json::json!({"role": m.role.as_str(), "content": m.content});
+                if !m.tool_calls.is_empty() {
+                    v["tool_calls"] = super::tool_calls::for_template(&m.tool_calls);
+                }
+                if let Some(id) = &m.tool_call_id {
+                    v["tool_call_id"] = serde_json::json!(id);
+                }
+                v
+            })
+            .collect();
+        // Templates test `tools` for truthiness: no tools must render as none at all.
+        let tools = (!tools.is_empty()).then(|| Value::from_serialize(tools));
         let ctx = minijinja::context! {
-            messages => Value::from_serialize(messages),
+            messages => Value::from_serialize(&msgs),
+            tools => tools,
             add_generation_prompt => add_generation_prompt,
             bos_token => self.bos_token.clone(),
             eos_token => self.eos_token.clone(),

@@ -12,6 +12,7 @@ pub mod hf;
 pub mod qwen2;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -26,7 +27,13 @@ use super::context;
 use super::sampling::Sampler;
 use super::stop::StopScanner;
 use super::template::ChatTemplate;
-use super::{Completion, FinishReason, GenParams, LanguageModel, LmError, LoadOptions, Message};
+use super::tool_calls;
+use super::{
+    Completion, FinishReason, GenParams, LanguageModel, LmError, LoadOptions, Message, TokenLogprob,
+};
+
+/// Numbers the tool calls of this process, so every call id is unique.
+static CALLS: AtomicU64 = AtomicU64::new(0);
 
 fn backend(e: candle_core::Error) -> LmError {
     LmError::Backend(e.to_string())
@@ -475,7 +482,9 @@ impl CandleModel {
     }
 
     /// Generate a reply, calling `on_text` with each released piece of text (return `false` to
-    /// stop). Blocking: call from a blocking thread.
+    /// stop). With tools offered, the reply's `<tool_call>` blocks are parsed into calls and
+    /// left out of the text (and out of the pieces: nothing is released until the end).
+    /// Blocking: call from a blocking thread.
     pub fn chat_blocking(
         &self,
         messages: &[Message],
@@ -489,7 +498,7 @@ impl CandleModel {
         }
         let ctx = inner.info.context_length;
         let fitted = context::fit(messages, ctx, params.max_new_tokens, |ms| {
-            let text = inner.template.render(ms, true)?;
+            let text = inner.template.render_with_tools(ms, &params.tools, true)?;
             self.encode(&text)
         })?;
         if fitted.tokens.is_empty() {
@@ -497,15 +506,81 @@ impl CandleModel {
                 "the chat template rendered an empty prompt".into(),
             ));
         }
+        let tools = !params.tools.is_empty();
+        let mut quiet = |_: &str| true;
+        let sink: &mut dyn FnMut(&str) -> bool = if tools { &mut quiet } else { on_text };
+        let mut c = self.generate(&fitted.tokens, fitted.max_new_tokens, params, sink)?;
+        if tools {
+            let id = format!("call_{}", CALLS.fetch_add(1, Ordering::Relaxed));
+            match tool_calls::parse(&c.text, &id) {
+                Ok((content, calls)) => {
+                    c.text = content;
+                    c.tool_calls = calls;
+                }
+                // Returned as text: the caller shows the model its malformed call.
+                Err(e) => push_note(&mut c, format!("tool calls: {e}")),
+            }
+            if !c.text.is_empty() {
+                on_text(&c.text);
+            }
+        }
+        if let Some(n) = fitted.note {
+            push_note(&mut c, n);
+        }
+        c.ms = start.elapsed().as_millis() as u64;
+        Ok(c)
+    }
+
+    /// Continue raw `prompt` text (no chat template). Blocking, like
+    /// [`chat_blocking`](Self::chat_blocking).
+    pub fn complete_blocking(
+        &self,
+        prompt: &str,
+        params: &GenParams,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Completion, LmError> {
+        let start = Instant::now();
+        if params.max_new_tokens == 0 {
+            return Err(LmError::Request("max_new_tokens must be at least 1".into()));
+        }
+        let ids = self.encode(prompt)?;
+        if ids.is_empty() {
+            return Err(LmError::Request("the prompt is empty".into()));
+        }
+        let ctx = self.inner.info.context_length;
+        if ids.len() >= ctx {
+            return Err(LmError::PromptTooLong {
+                tokens: ids.len(),
+                context: ctx,
+            });
+        }
+        let max_new = params.max_new_tokens.min(ctx - ids.len());
+        let mut c = self.generate(&ids, max_new, params, on_text)?;
+        c.ms = start.elapsed().as_millis() as u64;
+        Ok(c)
+    }
+
+    /// The decode loop shared by chats and raw completions: from `prompt` (through the KV
+    /// cache) up to `max_new` tokens, stop tokens and stop strings honoured.
+    fn generate(
+        &self,
+        prompt: &[u32],
+        max_new: usize,
+        params: &GenParams,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Completion, LmError> {
+        let inner = &*self.inner;
+        let ctx = inner.info.context_length;
         let mut session = self.lock()?;
-        let (mut logits, reused) =
-            session.prepare(&fitted.tokens, inner.prefill_chunk, &inner.device)?;
+        let (mut logits, reused) = session.prepare(prompt, inner.prefill_chunk, &inner.device)?;
         let mut sampler = Sampler::new(params);
         let mut scanner = StopScanner::new(&params.stop);
         let mut out: Vec<u32> = Vec::new();
+        let mut logprobs = params.logprobs.map(|_| Vec::new());
+        let mut decoded = 0usize;
         let mut finish = FinishReason::Length;
         let mut window_full = false;
-        for step in 0..fitted.max_new_tokens {
+        for step in 0..max_new {
             let next = sampler.sample(&logits);
             if inner.stop_ids.contains(&next) {
                 finish = FinishReason::Stop;
@@ -513,6 +588,18 @@ impl CandleModel {
             }
             out.push(next);
             let text = self.decode(&out)?;
+            if let (Some(lp), Some(k)) = (logprobs.as_mut(), params.logprobs) {
+                // What this token added; the pieces concatenate to the decoded text.
+                // A token ending inside a character adds nothing until the character is whole.
+                let added = if text.ends_with('\u{FFFD}') {
+                    String::new()
+                } else {
+                    let a = text.get(decoded..).unwrap_or_default().to_string();
+                    decoded = text.len();
+                    a
+                };
+                lp.push(self.token_logprob(&logits, next, added, k)?);
+            }
             let piece = scanner.update(&text);
             if !piece.is_empty() && !on_text(&piece) {
                 finish = FinishReason::Cancelled;
@@ -522,7 +609,7 @@ impl CandleModel {
                 finish = FinishReason::Stop;
                 break;
             }
-            if step + 1 == fitted.max_new_tokens {
+            if step + 1 == max_new {
                 break;
             }
             if session.tokens.len() >= ctx {
@@ -543,28 +630,90 @@ impl CandleModel {
             session.logits = Some(logits.clone());
         }
         drop(session);
+        // Bytes still waiting for the rest of a character belong to the last token.
+        if let (Some(last), Ok(text)) = (
+            logprobs.as_mut().and_then(|l| l.last_mut()),
+            self.decode(&out),
+        ) && let Some(rest) = text.get(decoded..).filter(|r| !r.is_empty())
+        {
+            last.token.push_str(rest);
+            last.bytes = last.token.as_bytes().to_vec();
+        }
         if finish != FinishReason::Cancelled {
             let rest = scanner.finish();
             if !rest.is_empty() {
                 on_text(&rest);
             }
         }
-        let mut notes: Vec<String> = fitted.note.into_iter().collect();
-        if window_full {
-            notes.push(format!("context: the {ctx}-token window is full"));
-        }
-        Ok(Completion {
+        let mut c = Completion {
             text: scanner.text().to_string(),
-            tokens_in: fitted.tokens.len() as u64,
+            logprobs,
+            tokens_in: prompt.len() as u64,
             tokens_out: out.len() as u64,
             tokens_cached: reused as u64,
             finish,
-            ms: start.elapsed().as_millis() as u64,
-            cost: 0.0,
             model: inner.info.name.clone(),
-            note: (!notes.is_empty()).then(|| notes.join("; ")),
+            ..Completion::default()
+        };
+        if window_full {
+            push_note(&mut c, format!("context: the {ctx}-token window is full"));
+        }
+        Ok(c)
+    }
+
+    /// `token`'s log-probability under `logits` (log-softmax, in f64) and the `top` most likely
+    /// tokens, highest first, ties by the lower id. `text` is what the token added to the reply
+    /// (empty for a token that holds only part of a character: the next one carries it).
+    fn token_logprob(
+        &self,
+        logits: &[f32],
+        token: u32,
+        text: String,
+        top: usize,
+    ) -> Result<TokenLogprob, LmError> {
+        let max = logits
+            .iter()
+            .filter(|l| !l.is_nan())
+            .fold(f64::NEG_INFINITY, |m, &l| m.max(f64::from(l)));
+        let lse = max
+            + logits
+                .iter()
+                .filter(|l| !l.is_nan())
+                .map(|&l| (f64::from(l) - max).exp())
+                .sum::<f64>()
+                .ln();
+        let lp = |id: u32| match logits.get(id as usize) {
+            Some(l) if !l.is_nan() => f64::from(*l) - lse,
+            _ => f64::NEG_INFINITY,
+        };
+        let mut best = Vec::new();
+        if top > 0 && !logits.is_empty() {
+            let mut ids: Vec<u32> = (0..logits.len() as u32).collect();
+            let order = |a: &u32, b: &u32| lp(*b).total_cmp(&lp(*a)).then(a.cmp(b));
+            let k = top.min(ids.len());
+            if k < ids.len() {
+                ids.select_nth_unstable_by(k - 1, order);
+                ids.truncate(k);
+            }
+            ids.sort_by(order);
+            for id in ids {
+                best.push((self.decode(&[id])?, lp(id)));
+            }
+        }
+        Ok(TokenLogprob {
+            bytes: text.as_bytes().to_vec(),
+            token: text,
+            logprob: lp(token),
+            top: best,
         })
     }
+}
+
+fn push_note(c: &mut Completion, note: String) {
+    c.note = Some(match c.note.take() {
+        Some(n) => format!("{n}; {note}"),
+        None => note,
+    });
 }
 
 #[async_trait]
@@ -584,6 +733,33 @@ impl LanguageModel for CandleModel {
         tokio::task::spawn_blocking(move || this.chat_blocking(&messages, &params, &mut |_| true))
             .await
             .map_err(|e| LmError::Backend(format!("generation worker: {e}")))?
+    }
+
+    async fn complete(&self, prompt: &str, params: &GenParams) -> Result<Completion, LmError> {
+        let this = self.clone();
+        let prompt = prompt.to_string();
+        let params = params.clone();
+        tokio::task::spawn_blocking(move || this.complete_blocking(&prompt, &params, &mut |_| true))
+            .await
+            .map_err(|e| LmError::Backend(format!("generation worker: {e}")))?
+    }
+
+    async fn complete_stream(
+        &self,
+        prompt: &str,
+        params: &GenParams,
+        sink: UnboundedSender<String>,
+    ) -> Result<Completion, LmError> {
+        let this = self.clone();
+        let prompt = prompt.to_string();
+        let params = params.clone();
+        tokio::task::spawn_blocking(move || {
+            this.complete_blocking(&prompt, &params, &mut |piece| {
+                sink.send(piece.to_string()).is_ok()
+            })
+        })
+        .await
+        .map_err(|e| LmError::Backend(format!("generation worker: {e}")))?
     }
 
     async fn chat_stream(

@@ -12,7 +12,8 @@ use protege_datasets::{Task, sha256_hex};
 use protege_policies::agent::session::Session;
 use protege_policies::agent::{AgentConfig, AgentPolicy};
 use protege_policies::lm::{Completion, FinishReason, LanguageModel, Message};
-use protege_policies::trajectory::Trajectory;
+use protege_policies::progress::ProgressSink;
+use protege_policies::trajectory::{Step, Trajectory};
 use protege_results::reward::{Reward, RewardConfig};
 use protege_results::{AgentStats, Record, Stats, Verdict};
 use protege_sandboxes::Sandbox;
@@ -125,6 +126,11 @@ impl Episode {
         self.started.elapsed()
     }
 
+    /// The steps taken so far (none once submitted or closed).
+    pub fn steps(&self) -> &[Step] {
+        self.session.as_ref().map(|s| s.steps()).unwrap_or(&[])
+    }
+
     /// Carries out `action` (the model's whole reply: a thought and one fenced action).
     pub async fn step(&mut self, action: &str, usage: &Usage) -> Result<Observation, EpisodeError> {
         let (Some(session), Some(ws)) = (self.session.as_mut(), self.ws.as_ref()) else {
@@ -202,13 +208,14 @@ pub async fn sample(
     sandbox: SandboxKind,
     policy: &AgentPolicy,
     reward: &RewardConfig,
+    progress: &dyn ProgressSink,
 ) -> Result<Submission, EpisodeError> {
     let env = grader.environment(task, sandbox).await;
     let ws = grader
         .open_workspace(task, &env)
         .await
         .map_err(|e| EpisodeError::Infra(format!("{}: no workspace: {e}", task.instance_id)))?;
-    let trajectory = policy.run_loop(task, ws.as_ref()).await;
+    let trajectory = policy.run_loop_reporting(task, ws.as_ref(), progress).await;
     let _ = ws.close().await;
     let patch = workspace_patch(&trajectory);
     Ok(grade_attempt(grader, task, &env, patch, Some(trajectory), reward).await)

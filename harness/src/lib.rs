@@ -3,15 +3,18 @@
 
 pub mod episode;
 pub mod eval_script;
+pub mod events;
 pub mod grader;
 pub mod grading;
 pub mod images;
 pub mod parsers;
 pub mod patch;
+pub mod progress;
 pub mod regrade;
 pub mod rollout;
 pub mod runner;
 pub mod serve;
 pub mod specs;
+pub mod stop;
 #[cfg(feature = "wasi")]
 pub mod workspace;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 use protege_harness::images;
+use protege_harness::stop::StopSignals;
 use protege_policies::agent;
 use protege_policies::trajectory::Trajectory;
 use protege_sandboxes::Sandbox;
@@ -14,6 +15,7 @@ use protege_sandboxes::docker::{ContainerLimits, DockerEngine, DockerSandbox};
 
 use super::DatasetArgs;
 use super::common::load_dataset;
+use super::exit::Exit;
 use super::run::load_config;
 
 #[derive(Args)]
@@ -34,6 +36,9 @@ pub struct ReplayArgs {
 }
 
 pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    // A stop signal while the workspace container exists removes it before exiting; one that
+    // arrives while it is being started is acted on once it has started.
+    let mut signals = StopSignals::install().context("listening for stop signals")?;
     let text = std::fs::read_to_string(&args.trajectory)
         .with_context(|| format!("reading {}", args.trajectory.display()))?;
     let traj: Trajectory = serde_json::from_str(&text)
@@ -68,8 +73,18 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         "wasi" => wasi_workspace(task).await?,
         other => bail!("--sandbox {other}: expected docker or wasi"),
     };
-    let result = agent::replay(&traj, task, ws.as_ref(), &cfg).await;
+    let result = tokio::select! {
+        r = agent::replay(&traj, task, ws.as_ref(), &cfg) => Ok(r),
+        s = signals.recv() => Err(s),
+    };
     ws.close().await?;
+    let result = match result {
+        Ok(r) => r,
+        Err(signal) => {
+            eprintln!("interrupted ({}): workspace removed", signal.name());
+            return Ok(Exit::Stopped(signal).into());
+        }
+    };
     let patch = result.map_err(anyhow::Error::msg)?;
     if args.print {
         print!("{patch}");
@@ -80,7 +95,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             traj.instance_id,
             patch.len()
         );
-        Ok(ExitCode::SUCCESS)
+        Ok(Exit::Success.into())
     } else {
         eprintln!(
             "{}: the replayed patch ({} bytes) differs from the submitted one ({} bytes)",
@@ -88,7 +103,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             patch.len(),
             traj.patch.len()
         );
-        Ok(ExitCode::from(1))
+        Ok(Exit::Failed.into())
     }
 }
 

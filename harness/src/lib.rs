@@ -1,6 +1,7 @@
 //! The harness: specs, eval scripts, log parsers, grading, and the runner that ties a policy's
 //! attempts to verdicts and records.
 
+pub mod attempt;
 pub mod episode;
 pub mod eval_script;
 pub mod events;

@@ -15,15 +15,17 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use protege_datasets::{Task, TaskSet, sha256_hex};
 use protege_policies::Policy;
+use protege_policies::trajectory::Trajectory;
+use protege_results::Record;
 use protege_results::manifest::Manifest;
 use protege_results::reward::RewardConfig;
 use protege_results::store::RecordStore;
-use protege_results::{Record, Stats};
 use protege_sandboxes::SandboxError;
 use protege_sandboxes::docker::{ContainerLimits, DockerEngine};
 
+use crate::attempt::{self, Attempt, Graded};
 use crate::events::{EventSink, PolicyEvents, RunEvent};
-use crate::grader::Grader;
+use crate::grader::{Environment, Grader};
 use crate::grading::EvalOutcome;
 use crate::grading::report::report_json;
 use crate::specs::{self, Spec};
@@ -254,9 +256,46 @@ fn cache_key(
 /// One instance: returns its record, whether it was graded now, and its overhead in seconds.
 async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>), RunError> {
     let started = Instant::now();
-    let cfg = &shared.cfg;
-    // The environment the tests would run in, known before any work so that resuming is cheap.
-    let env = shared.grader.environment(task, cfg.sandbox).await;
+    let env = environment(shared, task, started).await;
+    // A policy that works in a workspace (a model) is costly and not repeatable: its key names
+    // the policy instead of the patch it would make, and is checked before it runs.
+    let workspace_key = shared.policy.needs_workspace().then(|| {
+        let label = format!("<policy {}>", shared.policy.name());
+        key_of(task, Some(&label), &env)
+    });
+    if let Some(prev) = workspace_key
+        .as_deref()
+        .and_then(|k| kept(shared, task, &env, k))
+    {
+        return Ok((prev, false, None));
+    }
+    let solved = solve(shared, task, &env).await;
+    let key = workspace_key.unwrap_or_else(|| key_of(task, solved.patch.as_deref(), &env));
+    if let Some(prev) = kept(shared, task, &env, &key) {
+        return Ok((prev, false, None));
+    }
+    let attempt = Attempt {
+        task,
+        patch: solved.patch.as_deref(),
+        trajectory: solved.trajectory.as_ref(),
+        policy: shared.policy.name(),
+        cache_key: key,
+        started,
+        policy_ms: solved.ms,
+    };
+    let graded = attempt::grade(&shared.grader, &env, attempt, &shared.cfg.reward).await;
+    // The environment the tests ran in (none when the patch was refused before any sandbox).
+    if !graded.eval.environment_id.is_empty() {
+        note_environment(shared, task, &graded.eval.environment_id);
+    }
+    store(shared, task, &solved, &graded)?;
+    let overhead = graded.record.stats.overhead_ms() as f64 / 1000.0;
+    Ok((graded.record, true, Some(overhead)))
+}
+
+/// The environment the tests would run in, known before any work so that resuming is cheap.
+async fn environment(shared: &Shared, task: &Task, started: Instant) -> Environment {
+    let env = shared.grader.environment(task, shared.cfg.sandbox).await;
     if let Ok((image, _)) = &env.env {
         shared.events.emit(&RunEvent::ImageReady {
             instance_id: task.instance_id.clone(),
@@ -265,32 +304,45 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
             ms: started.elapsed().as_millis() as u64,
         });
     }
-    let spec = env.spec.as_ref().ok();
-    let keep = |key: &str| -> Option<Record> {
-        let prev = shared.previous.get(&task.instance_id)?;
-        if prev.cache_key != key || prev.verdict.outcome.is_infrastructure() {
-            return None;
-        }
-        if let Ok((_, id)) = &env.env {
-            shared
-                .environments
-                .lock()
-                .expect("lock")
-                .insert(task.instance_id.clone(), id.clone());
-        }
-        Some(prev.clone())
-    };
-    // A policy that works in a workspace (a model) is costly and not repeatable: its key names
-    // the policy instead of the patch it would make, and is checked before it runs.
-    let workspace_key = shared.policy.needs_workspace().then(|| {
-        let label = format!("<policy {}>", shared.policy.name());
-        cache_key(task, Some(&label), spec, env.sandbox, env.id())
-    });
-    if let Some(prev) = workspace_key.as_deref().and_then(keep) {
-        return Ok((prev, false, None));
-    }
+    env
+}
 
-    // The policy's attempt (a workspace sandbox only for policies that need one).
+fn key_of(task: &Task, patch: Option<&str>, env: &Environment) -> String {
+    cache_key(task, patch, env.spec.as_ref().ok(), env.sandbox, env.id())
+}
+
+/// The earlier record of `task` when it has this cache key and was not an infrastructure error.
+fn kept(shared: &Shared, task: &Task, env: &Environment, key: &str) -> Option<Record> {
+    let prev = shared.previous.get(&task.instance_id)?;
+    if prev.cache_key != key || prev.verdict.outcome.is_infrastructure() {
+        return None;
+    }
+    if let Ok((_, id)) = &env.env {
+        note_environment(shared, task, id);
+    }
+    Some(prev.clone())
+}
+
+/// The manifest's record of the environment an instance ran in.
+fn note_environment(shared: &Shared, task: &Task, id: &str) {
+    shared
+        .environments
+        .lock()
+        .expect("lock")
+        .insert(task.instance_id.clone(), id.to_string());
+}
+
+/// What the policy made of the task.
+struct Solved {
+    patch: Option<String>,
+    note: Option<String>,
+    trajectory: Option<Trajectory>,
+    ms: u64,
+}
+
+/// The policy's attempt (a workspace sandbox only for policies that need one), its steps told
+/// to the event stream as they happen.
+async fn solve(shared: &Shared, task: &Task, env: &Environment) -> Solved {
     let policy_started = Instant::now();
     let progress = PolicyEvents {
         instance_id: task.instance_id.clone(),
@@ -299,7 +351,7 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
     let attempt = if !shared.policy.needs_workspace() {
         shared.policy.solve_reporting(task, None, &progress).await
     } else {
-        match shared.grader.open_workspace(task, &env).await {
+        match shared.grader.open_workspace(task, env).await {
             Ok(ws) => {
                 let a = shared
                     .policy
@@ -313,85 +365,59 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
             ))),
         }
     };
-    let policy_ms = policy_started.elapsed().as_millis() as u64;
-    let (patch, policy_note, trajectory) = match attempt {
+    let ms = policy_started.elapsed().as_millis() as u64;
+    let (patch, note, trajectory) = match attempt {
         Ok(a) => (a.patch, a.note, a.trajectory),
         Err(e) => (None, Some(format!("policy failed: {e}")), None),
     };
     shared.events.emit(&RunEvent::PolicyFinished {
         instance_id: task.instance_id.clone(),
-        ms: policy_ms,
+        ms,
         patch_bytes: patch.as_ref().map(String::len),
-        note: policy_note.clone(),
+        note: note.clone(),
     });
-    let patch_ref = patch.as_deref();
-    let key =
-        workspace_key.unwrap_or_else(|| cache_key(task, patch_ref, spec, env.sandbox, env.id()));
-    if let Some(prev) = keep(&key) {
-        return Ok((prev, false, None));
+    Solved {
+        patch,
+        note,
+        trajectory,
+        ms,
     }
+}
 
-    let (verdict, eval) = shared.grader.grade(task, &env, patch_ref).await;
-    // The environment the tests ran in (none when the patch was refused before any sandbox).
-    if !eval.environment_id.is_empty() {
-        shared
-            .environments
-            .lock()
-            .expect("lock")
-            .insert(task.instance_id.clone(), eval.environment_id.clone());
-    }
-    let test_ms = eval.test_duration.as_millis() as u64;
-    let wall_ms = started.elapsed().as_millis() as u64;
-    let agent = trajectory.as_ref().map(|t| t.stats(cfg.reward.loop_window));
-    let reward = cfg.reward.reward(
-        verdict.resolved(),
-        agent.as_ref().map_or(0, |a| a.loops),
-        agent.as_ref().map_or(0, |a| a.expert_calls),
-    );
-    if let Some(t) = &trajectory {
+/// Everything a graded instance leaves in the run folder: its trajectory (before the record
+/// that counts its steps), its logs, its record, and its rollout line.
+fn store(shared: &Shared, task: &Task, solved: &Solved, graded: &Graded) -> Result<(), RunError> {
+    let cfg = &shared.cfg;
+    let record = &graded.record;
+    if let Some(t) = &solved.trajectory {
         write_trajectory(cfg, t)?;
     }
-    let record = Record {
-        instance_id: task.instance_id.clone(),
-        repo: task.repo.clone(),
-        policy: shared.policy.name(),
-        patch_sha256: patch_ref
-            .map(|p| sha256_hex(p.as_bytes()))
-            .unwrap_or_default(),
-        cache_key: key,
-        sandbox: env.sandbox.into(),
-        verdict,
-        stats: Stats {
-            wall_ms,
-            test_ms,
-            policy_ms,
-        },
-        agent,
-        reward: Some(reward),
-    };
-    write_logs(cfg, task, patch_ref, policy_note.as_deref(), &eval, &record)?;
+    write_logs(
+        cfg,
+        task,
+        solved.patch.as_deref(),
+        solved.note.as_deref(),
+        &graded.eval,
+        record,
+    )?;
     shared
         .store
-        .append(&record)
+        .append(record)
         .map_err(|e| RunError::Io(format!("{}: {e}", shared.store.path().display())))?;
-    if let Some(t) = &trajectory {
+    if let Some(t) = &solved.trajectory {
         let path = cfg.out_dir.join("rollouts.jsonl");
         let _guard = shared.rollouts.lock().expect("rollouts lock");
         protege_results::store::append_line(
             &path,
-            &crate::rollout::rollout(&cfg.run_id, task, t, &record),
+            &crate::rollout::rollout(&cfg.run_id, task, t, record),
         )
         .map_err(|e| RunError::Io(format!("{}: {e}", path.display())))?;
     }
-    let overhead = record.stats.overhead_ms() as f64 / 1000.0;
-    Ok((record, true, Some(overhead)))
+    Ok(())
 }
 
 /// `trajectories/<instance>.json`: the agent's steps, written before the record that counts them.
-fn write_trajectory(
-    cfg: &RunConfig,
-    t: &protege_policies::trajectory::Trajectory,
-) -> Result<(), RunError> {
+fn write_trajectory(cfg: &RunConfig, t: &Trajectory) -> Result<(), RunError> {
     let dir = cfg.out_dir.join("trajectories");
     let io = |e: std::io::Error| RunError::Io(format!("{}: {e}", dir.display()));
     fs::create_dir_all(&dir).map_err(io)?;

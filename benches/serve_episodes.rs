@@ -153,6 +153,7 @@ fn main() {
             reward: Default::default(),
             expert: None,
             load_model: Arc::new(|_: &str| Err("no models in this benchmark".to_string())),
+            events: Arc::new(protege_harness::events::Fanout::default()),
         },
         grader,
     );

@@ -5,6 +5,7 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser;
+use cli::exit::Exit;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
@@ -15,7 +16,7 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
+            return Exit::Error.into();
         }
     };
     match runtime.block_on(cli::dispatch(args)) {
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // One clear message, no backtrace: the chain says what and why.
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            Exit::Error.into()
         }
     }
 }

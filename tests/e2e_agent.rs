@@ -96,6 +96,8 @@ fn agent_with_smollm2_and_an_expert_over_loopback() {
             out,
             "--run-id",
             "agent",
+            "--events",
+            tmp.path().join("events.jsonl").to_str().unwrap(),
         ],
         tmp.path(),
     );
@@ -104,6 +106,28 @@ fn agent_with_smollm2_and_an_expert_over_loopback() {
     let run = tmp.path().join("agent");
     let recs = records(&run);
     assert_eq!(recs.len(), 2);
+    // Every step is told as it happens: in the events file and, stderr being no terminal here,
+    // as a line each.
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(tmp.path().join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for id in ["protege-mini__romanum-1", "protege-mini__tabread-1"] {
+        let steps: Vec<&serde_json::Value> = events
+            .iter()
+            .filter(|e| e["event"] == "policy_step" && e["instance_id"] == id)
+            .collect();
+        let numbers: Vec<u64> = steps.iter().map(|e| e["step"].as_u64().unwrap()).collect();
+        assert_eq!(
+            numbers,
+            [1, 2, 3, 4],
+            "{id}: three slm steps and one expert step"
+        );
+        assert_eq!(steps.iter().filter(|e| e["actor"] == "expert").count(), 1);
+        assert!(steps.iter().all(|e| e["tokens_in"].as_u64().unwrap() > 0));
+        assert!(stderr.contains(&format!("  {id}: step 4 (")), "{stderr}");
+    }
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(

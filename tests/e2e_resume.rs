@@ -1,5 +1,6 @@
-//! End-to-end: a run killed midway and rerun ends with the same records, none twice; Ctrl-C
-//! leaves no container behind.
+//! End-to-end: a run killed midway and rerun ends with the same records, none twice; Ctrl-C,
+//! SIGTERM and SIGHUP stop it cleanly (no container left, exit 130 / 143 / 129) and the rerun
+//! resumes.
 
 mod common;
 
@@ -135,4 +136,91 @@ fn ctrl_c_stops_cleanly_and_removes_containers() {
     );
     assert!(o.status.success(), "{}", text(&o).1);
     check_complete_once(&run_dir);
+}
+
+/// Starts a gold run and sends `signal` once it is mid-run: some record written and a container
+/// of the run alive (polled with a deadline, no fixed sleeps). Returns the records before the
+/// signal and the process's output.
+fn stop_mid_run(
+    out: &std::path::Path,
+    run_id: &str,
+    signal: i32,
+) -> (Vec<serde_json::Value>, std::process::Output) {
+    let run_dir = out.join(run_id);
+    let mut child = start(out, run_id);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while records(&run_dir).is_empty() || protege_containers(run_id).is_empty() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run ended before it was stopped"
+        );
+        assert!(Instant::now() < deadline, "no record and container in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: a plain kill(2) of our own child, which has not been waited for.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    let output = child.wait_with_output().unwrap();
+    let before = records(&run_dir);
+    (before, output)
+}
+
+#[test]
+fn sigterm_stops_like_ctrl_c_and_the_rerun_resumes() {
+    if !docker_available() {
+        return;
+    }
+    ensure_mini_images();
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("terminated");
+    let (before, out) = stop_mid_run(tmp.path(), "terminated", libc::SIGTERM);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("interrupted (SIGTERM)"), "{stderr}");
+    let leftover = protege_containers("terminated");
+    assert!(
+        leftover.is_empty(),
+        "containers left after SIGTERM: {leftover:?}"
+    );
+    assert!(!before.is_empty() && before.len() < mini_ids().len());
+    assert!(run_dir.join("manifest.json").is_file(), "manifest written");
+
+    let o = protege(
+        &[
+            "run",
+            "--policy",
+            "gold",
+            "--out",
+            tmp.path().to_str().unwrap(),
+            "--run-id",
+            "terminated",
+        ],
+        tmp.path(),
+    );
+    let (_, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    // The records written before the signal are kept, not graded again.
+    assert!(
+        stderr.contains(&format!("{} kept from an earlier run", before.len())),
+        "{stderr}"
+    );
+    assert_eq!(&records(&run_dir)[..before.len()], &before[..]);
+    check_complete_once(&run_dir);
+}
+
+#[test]
+fn sighup_stops_cleanly_with_129() {
+    if !docker_available() {
+        return;
+    }
+    ensure_mini_images();
+    let tmp = tempfile::tempdir().unwrap();
+    let (before, out) = stop_mid_run(tmp.path(), "hungup", libc::SIGHUP);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(129), "{stderr}");
+    assert!(!before.is_empty());
+    let leftover = protege_containers("hungup");
+    assert!(
+        leftover.is_empty(),
+        "containers left after SIGHUP: {leftover:?}"
+    );
 }

@@ -68,6 +68,13 @@ fn gold_resolves_every_mini_task_and_empty_none() {
         manifest["environments"].as_object().unwrap().len(),
         ids.len()
     );
+    // The official run summary, `<model>.<run_id>.json`: every instance completed and resolved.
+    let summary = official_summary(&tmp.path().join("gold/gold.gold.json"));
+    assert_eq!(summary["total_instances"], ids.len());
+    assert_eq!(summary["submitted_instances"], ids.len());
+    assert_eq!(summary["resolved_ids"], serde_json::json!(ids));
+    assert_eq!(summary["completed_ids"], serde_json::json!(ids));
+    assert_eq!(summary["error_instances"], 0);
 
     let o = protege(
         &[
@@ -81,10 +88,21 @@ fn gold_resolves_every_mini_task_and_empty_none() {
     for id in &ids {
         assert_eq!(outcome_of(&recs, id), "empty_patch");
     }
+    let summary = official_summary(&tmp.path().join("empty/empty.empty.json"));
+    assert_eq!(summary["empty_patch_ids"], serde_json::json!(ids));
+    assert_eq!(summary["completed_instances"], 0);
+    assert_eq!(summary["resolved_instances"], 0);
     assert!(
         protege_containers("gold").is_empty() && protege_containers("empty").is_empty(),
         "containers left behind"
     );
+}
+
+fn official_summary(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["schema_version"], 2, "{text}");
+    v
 }
 
 /// The test patch alone (the buggy code) fails every FAIL_TO_PASS test: each task's bug is real.

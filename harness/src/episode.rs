@@ -8,16 +8,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use protege_datasets::{Task, sha256_hex};
+use protege_datasets::Task;
 use protege_policies::agent::session::Session;
 use protege_policies::agent::{AgentConfig, AgentPolicy};
 use protege_policies::lm::{Completion, FinishReason, LanguageModel, Message};
-use protege_policies::trajectory::Trajectory;
+use protege_policies::progress::ProgressSink;
+use protege_policies::trajectory::{Step, Trajectory};
 use protege_results::reward::{Reward, RewardConfig};
 use protege_results::{AgentStats, Record, Stats, Verdict};
 use protege_sandboxes::Sandbox;
 use serde::Serialize;
 
+use crate::attempt::{self, Attempt};
 use crate::grader::{Environment, Grader, SandboxKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,9 @@ pub struct Submission {
     pub stats: AgentStats,
     pub test_ms: u64,
     pub trajectory: Trajectory,
+    /// The graded attempt's record, built once ([`attempt::grade`]).
+    #[serde(skip)]
+    record: Record,
 }
 
 pub struct Episode {
@@ -123,6 +128,11 @@ impl Episode {
 
     pub fn age(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// The steps taken so far (none once submitted or closed).
+    pub fn steps(&self) -> &[Step] {
+        self.session.as_ref().map(|s| s.steps()).unwrap_or(&[])
     }
 
     /// Carries out `action` (the model's whole reply: a thought and one fenced action).
@@ -203,13 +213,14 @@ pub async fn sample(
     sandbox: SandboxKind,
     policy: &AgentPolicy,
     reward: &RewardConfig,
+    progress: &dyn ProgressSink,
 ) -> Result<Submission, EpisodeError> {
     let env = grader.environment(task, sandbox).await;
     let ws = grader
         .open_workspace(task, &env)
         .await
         .map_err(|e| EpisodeError::Infra(format!("{}: no workspace: {e}", task.instance_id)))?;
-    let trajectory = policy.run_loop(task, ws.as_ref()).await;
+    let trajectory = policy.run_loop_reporting(task, ws.as_ref(), progress).await;
     let _ = ws.close().await;
     let patch = workspace_patch(&trajectory);
     Ok(grade_attempt(grader, task, &env, patch, Some(trajectory), reward).await)
@@ -231,29 +242,41 @@ pub async fn grade_attempt(
     trajectory: Option<Trajectory>,
     reward: &RewardConfig,
 ) -> Submission {
-    let (verdict, eval) = grader.grade(task, env, patch.as_deref()).await;
     let trajectory = trajectory.unwrap_or_else(|| Trajectory {
         instance_id: task.instance_id.clone(),
         patch: patch.clone().unwrap_or_default(),
         ..Default::default()
     });
-    let stats = trajectory.stats(reward.loop_window);
-    let r = reward.reward(verdict.resolved(), stats.loops, stats.expert_calls);
+    let attempt = Attempt {
+        task,
+        patch: patch.as_deref(),
+        trajectory: Some(&trajectory),
+        // Named by the caller of `Submission::record`.
+        policy: String::new(),
+        cache_key: String::new(),
+        started: Instant::now(),
+        policy_ms: 0,
+    };
+    let record = attempt::grade(grader, env, attempt, reward).await.record;
     Submission {
         instance_id: task.instance_id.clone(),
-        sandbox: env.sandbox.to_string(),
-        patch_sha256: patch
-            .as_deref()
-            .map(|p| sha256_hex(p.as_bytes()))
-            .unwrap_or_default(),
+        sandbox: record.sandbox.clone(),
+        patch_sha256: record.patch_sha256.clone(),
         patch,
-        outcome: verdict.outcome.as_str().to_string(),
-        resolved: verdict.resolved(),
-        verdict,
-        reward: r,
-        stats,
-        test_ms: eval.test_duration.as_millis() as u64,
+        outcome: record.verdict.outcome.as_str().to_string(),
+        resolved: record.verdict.resolved(),
+        verdict: record.verdict.clone(),
+        reward: record
+            .reward
+            .clone()
+            .expect("a graded attempt has a reward"),
+        stats: record
+            .agent
+            .clone()
+            .expect("an attempt with a trajectory has its statistics"),
+        test_ms: record.stats.test_ms,
         trajectory,
+        record,
     }
 }
 
@@ -261,20 +284,13 @@ impl Submission {
     /// The record a run would have written for this attempt (for the rollout line shape).
     pub fn record(&self, policy: &str, wall_ms: u64) -> Record {
         Record {
-            instance_id: self.instance_id.clone(),
-            repo: String::new(),
             policy: policy.to_string(),
-            patch_sha256: self.patch_sha256.clone(),
-            cache_key: String::new(),
-            sandbox: self.sandbox.clone(),
-            verdict: self.verdict.clone(),
             stats: Stats {
                 wall_ms,
                 test_ms: self.test_ms,
                 policy_ms: 0,
             },
-            agent: Some(self.stats.clone()),
-            reward: Some(self.reward.clone()),
+            ..self.record.clone()
         }
     }
 }

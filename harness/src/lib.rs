@@ -1,17 +1,21 @@
 //! The harness: specs, eval scripts, log parsers, grading, and the runner that ties a policy's
 //! attempts to verdicts and records.
 
+pub mod attempt;
 pub mod episode;
 pub mod eval_script;
+pub mod events;
 pub mod grader;
 pub mod grading;
 pub mod images;
 pub mod parsers;
 pub mod patch;
+pub mod progress;
 pub mod regrade;
 pub mod rollout;
 pub mod runner;
 pub mod serve;
 pub mod specs;
+pub mod stop;
 #[cfg(feature = "wasi")]
 pub mod workspace;

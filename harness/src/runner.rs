@@ -1,5 +1,6 @@
 //! The runner: every task of a set through policy → grading → record, N at once, resumable,
-//! with a progress display and clean cancellation.
+//! with clean cancellation. What happens is told as [`RunEvent`]s to the run's [`EventSink`]
+//! (the progress display, the `--events` file): the runner draws nothing itself.
 //!
 //! Resuming: an instance is skipped when its latest record has the same cache key (task, patch,
 //! spec, environment id, harness version) and was not an infrastructure error; anything else is
@@ -7,26 +8,28 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use protege_datasets::{Task, TaskSet, sha256_hex};
 use protege_policies::Policy;
+use protege_policies::trajectory::Trajectory;
+use protege_results::Record;
 use protege_results::manifest::Manifest;
 use protege_results::reward::RewardConfig;
 use protege_results::store::RecordStore;
-use protege_results::{Record, Stats};
 use protege_sandboxes::SandboxError;
 use protege_sandboxes::docker::{ContainerLimits, DockerEngine};
 
-use crate::grader::Grader;
+use crate::attempt::{self, Attempt, Graded};
+use crate::events::{EventSink, PolicyEvents, RunEvent};
+use crate::grader::{Environment, Grader};
 use crate::grading::EvalOutcome;
 use crate::grading::report::report_json;
 use crate::specs::{self, Spec};
+use crate::stop::{StopSignal, StopSignals};
 
 pub use crate::grader::SandboxKind;
 
@@ -42,8 +45,6 @@ pub struct RunConfig {
     pub reruns: usize,
     #[serde(skip)]
     pub limits: ContainerLimits,
-    /// Draw progress bars (when stderr is a terminal) or print a line per instance.
-    pub quiet: bool,
     /// The reward stored with every record.
     pub reward: RewardConfig,
 }
@@ -63,7 +64,8 @@ pub struct RunOutcome {
     pub records: Vec<Record>,
     pub graded: usize,
     pub skipped: usize,
-    pub cancelled: bool,
+    /// The signal (Ctrl-C, SIGTERM, SIGHUP) that stopped the run before every task finished.
+    pub cancelled: Option<StopSignal>,
     pub warnings: Vec<String>,
     /// Harness overhead per graded instance (wall − tests − policy), seconds.
     pub overheads: Vec<f64>,
@@ -81,15 +83,21 @@ struct Shared {
     environments: Mutex<BTreeMap<String, String>>,
     /// Serialises appends to `rollouts.jsonl`.
     rollouts: Mutex<()>,
+    events: Arc<dyn EventSink>,
 }
 
-/// Runs every task. Records already finished with the same cache key are kept, not redone.
+/// Runs every task, telling `events` what happens. Records already finished with the same cache
+/// key are kept, not redone.
 pub async fn run(
     tasks: &TaskSet,
     policy: Arc<dyn Policy>,
     cfg: RunConfig,
     mut manifest: Manifest,
+    events: Arc<dyn EventSink>,
 ) -> Result<RunOutcome, RunError> {
+    // Listening from the start: a stop signal from here on is a clean stop, never a kill.
+    let mut signals = StopSignals::install()
+        .map_err(|e| RunError::Io(format!("cannot listen for stop signals: {e}")))?;
     fs::create_dir_all(&cfg.out_dir)
         .map_err(|e| RunError::Io(format!("{}: {e}", cfg.out_dir.display())))?;
     let store = RecordStore::open(&cfg.out_dir.join("records.jsonl"))
@@ -118,6 +126,13 @@ pub async fn run(
         cfg.test_timeout,
         cfg.reruns,
     );
+    events.emit(&RunEvent::RunStarted {
+        run_id: cfg.run_id.clone(),
+        policy: policy.name(),
+        sandbox: manifest.sandbox.clone(),
+        instances: tasks.tasks.len(),
+        workers: cfg.workers.max(1),
+    });
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
         policy,
@@ -126,83 +141,24 @@ pub async fn run(
         grader,
         environments: Mutex::default(),
         rollouts: Mutex::default(),
+        events,
     });
-
-    let interactive = !cfg.quiet && std::io::stderr().is_terminal();
-    let multi = MultiProgress::new();
-    let main_bar = multi.add(ProgressBar::new(tasks.tasks.len() as u64));
-    if interactive {
-        main_bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ETA {eta}").expect("template"),
-        );
-    } else {
-        main_bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let resolved = Arc::new(Mutex::new(0usize));
-    let done = Arc::new(Mutex::new(0usize));
-    let total = tasks.tasks.len();
 
     let jobs = tasks.tasks.iter().cloned().map(|task| {
         let shared = shared.clone();
-        let bar = if interactive {
-            let b = multi.add(ProgressBar::new_spinner());
-            b.set_style(ProgressStyle::with_template("  {spinner} {msg}").expect("template"));
-            b.enable_steady_tick(Duration::from_millis(200));
-            b.set_message(task.instance_id.clone());
-            Some(b)
-        } else {
-            None
-        };
-        let (main_bar, resolved, done, multi) = (
-            main_bar.clone(),
-            resolved.clone(),
-            done.clone(),
-            multi.clone(),
-        );
         async move {
+            shared.events.emit(&RunEvent::InstanceStarted {
+                instance_id: task.instance_id.clone(),
+            });
             let result = one(&shared, &task).await;
-            if let Some(b) = bar {
-                b.finish_and_clear();
-                multi.remove(&b);
+            if let Ok((record, graded, _)) = &result {
+                finished_events(shared.events.as_ref(), record, *graded);
             }
-            let (record, graded, overhead) = match result {
-                Ok(r) => r,
-                Err(e) => return Err(e),
-            };
-            let n = {
-                let mut d = done.lock().expect("lock");
-                *d += 1;
-                *d
-            };
-            let r = {
-                let mut r = resolved.lock().expect("lock");
-                *r += usize::from(record.verdict.resolved());
-                *r
-            };
-            main_bar.inc(1);
-            main_bar.set_message(format!("resolved {r}"));
-            let line = format!(
-                "[{n}/{total}] {}: {}{}",
-                record.instance_id,
-                record.verdict.outcome.as_str(),
-                if graded {
-                    format!(" ({:.1} s)", record.stats.wall_ms as f64 / 1000.0)
-                } else {
-                    " (kept from an earlier run)".into()
-                }
-            );
-            if interactive {
-                multi.println(line).ok();
-            } else if !shared.cfg.quiet {
-                eprintln!("{line}");
-            }
-            Ok((record, graded, overhead))
+            result
         }
     });
     let mut stream = futures_util::stream::iter(jobs).buffer_unordered(cfg.workers.max(1));
     let mut finished: BTreeMap<String, Record> = BTreeMap::new();
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
             next = stream.next() => match next {
@@ -217,15 +173,15 @@ pub async fn run(
                     return Err(e);
                 }
             },
-            _ = &mut ctrl_c => {
-                outcome.cancelled = true;
+            signal = signals.recv() => {
+                outcome.cancelled = Some(signal);
+                shared.events.emit(&RunEvent::Cancelled { signal });
                 break;
             }
         }
     }
     drop(stream);
-    main_bar.finish_and_clear();
-    // Containers of cancelled instances: removed before returning, even on Ctrl-C.
+    // Containers of cancelled instances: removed before returning, whichever signal stopped it.
     shared.grader.remove_all().await;
     outcome.records = tasks
         .tasks
@@ -235,7 +191,44 @@ pub async fn run(
     manifest.environments = shared.environments.lock().expect("lock").clone();
     fs::write(cfg.out_dir.join("manifest.json"), manifest.to_json())
         .map_err(|e| RunError::Io(format!("manifest.json: {e}")))?;
+    shared.events.emit(&RunEvent::RunFinished {
+        instances: tasks.tasks.len(),
+        graded: outcome.graded,
+        kept: outcome.skipped,
+        resolved: outcome
+            .records
+            .iter()
+            .filter(|r| r.verdict.resolved())
+            .count(),
+        cancelled: outcome.cancelled.is_some(),
+    });
     Ok(outcome)
+}
+
+/// What a finished instance tells the event stream; sent after its record is stored, so an
+/// event never names a record that is not there.
+fn finished_events(events: &dyn EventSink, record: &Record, graded: bool) {
+    let instance_id = record.instance_id.clone();
+    if !graded {
+        events.emit(&RunEvent::Kept {
+            instance_id,
+            verdict: record.verdict.clone(),
+        });
+        return;
+    }
+    if let Some(e) = &record.verdict.infra_error {
+        events.emit(&RunEvent::InfraError {
+            instance_id: instance_id.clone(),
+            kind: e.kind.clone(),
+            message: e.message.clone(),
+        });
+    }
+    events.emit(&RunEvent::Graded {
+        instance_id,
+        verdict: record.verdict.clone(),
+        wall_ms: record.stats.wall_ms,
+        test_ms: record.stats.test_ms,
+    });
 }
 
 fn cache_key(
@@ -263,42 +256,107 @@ fn cache_key(
 /// One instance: returns its record, whether it was graded now, and its overhead in seconds.
 async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>), RunError> {
     let started = Instant::now();
-    let cfg = &shared.cfg;
-    // The environment the tests would run in, known before any work so that resuming is cheap.
-    let env = shared.grader.environment(task, cfg.sandbox).await;
-    let spec = env.spec.as_ref().ok();
-    let keep = |key: &str| -> Option<Record> {
-        let prev = shared.previous.get(&task.instance_id)?;
-        if prev.cache_key != key || prev.verdict.outcome.is_infrastructure() {
-            return None;
-        }
-        if let Ok((_, id)) = &env.env {
-            shared
-                .environments
-                .lock()
-                .expect("lock")
-                .insert(task.instance_id.clone(), id.clone());
-        }
-        Some(prev.clone())
-    };
+    let env = environment(shared, task, started).await;
     // A policy that works in a workspace (a model) is costly and not repeatable: its key names
     // the policy instead of the patch it would make, and is checked before it runs.
     let workspace_key = shared.policy.needs_workspace().then(|| {
         let label = format!("<policy {}>", shared.policy.name());
-        cache_key(task, Some(&label), spec, env.sandbox, env.id())
+        key_of(task, Some(&label), &env)
     });
-    if let Some(prev) = workspace_key.as_deref().and_then(keep) {
+    if let Some(prev) = workspace_key
+        .as_deref()
+        .and_then(|k| kept(shared, task, &env, k))
+    {
         return Ok((prev, false, None));
     }
+    let solved = solve(shared, task, &env).await;
+    let key = workspace_key.unwrap_or_else(|| key_of(task, solved.patch.as_deref(), &env));
+    if let Some(prev) = kept(shared, task, &env, &key) {
+        return Ok((prev, false, None));
+    }
+    let attempt = Attempt {
+        task,
+        patch: solved.patch.as_deref(),
+        trajectory: solved.trajectory.as_ref(),
+        policy: shared.policy.name(),
+        cache_key: key,
+        started,
+        policy_ms: solved.ms,
+    };
+    let graded = attempt::grade(&shared.grader, &env, attempt, &shared.cfg.reward).await;
+    // The environment the tests ran in (none when the patch was refused before any sandbox).
+    if !graded.eval.environment_id.is_empty() {
+        note_environment(shared, task, &graded.eval.environment_id);
+    }
+    store(shared, task, &solved, &graded)?;
+    let overhead = graded.record.stats.overhead_ms() as f64 / 1000.0;
+    Ok((graded.record, true, Some(overhead)))
+}
 
-    // The policy's attempt (a workspace sandbox only for policies that need one).
+/// The environment the tests would run in, known before any work so that resuming is cheap.
+async fn environment(shared: &Shared, task: &Task, started: Instant) -> Environment {
+    let env = shared.grader.environment(task, shared.cfg.sandbox).await;
+    if let Ok((image, _)) = &env.env {
+        shared.events.emit(&RunEvent::ImageReady {
+            instance_id: task.instance_id.clone(),
+            sandbox: env.sandbox.to_string(),
+            image: image.clone(),
+            ms: started.elapsed().as_millis() as u64,
+        });
+    }
+    env
+}
+
+fn key_of(task: &Task, patch: Option<&str>, env: &Environment) -> String {
+    cache_key(task, patch, env.spec.as_ref().ok(), env.sandbox, env.id())
+}
+
+/// The earlier record of `task` when it has this cache key and was not an infrastructure error.
+fn kept(shared: &Shared, task: &Task, env: &Environment, key: &str) -> Option<Record> {
+    let prev = shared.previous.get(&task.instance_id)?;
+    if prev.cache_key != key || prev.verdict.outcome.is_infrastructure() {
+        return None;
+    }
+    if let Ok((_, id)) = &env.env {
+        note_environment(shared, task, id);
+    }
+    Some(prev.clone())
+}
+
+/// The manifest's record of the environment an instance ran in.
+fn note_environment(shared: &Shared, task: &Task, id: &str) {
+    shared
+        .environments
+        .lock()
+        .expect("lock")
+        .insert(task.instance_id.clone(), id.to_string());
+}
+
+/// What the policy made of the task.
+struct Solved {
+    patch: Option<String>,
+    note: Option<String>,
+    trajectory: Option<Trajectory>,
+    ms: u64,
+}
+
+/// The policy's attempt (a workspace sandbox only for policies that need one), its steps told
+/// to the event stream as they happen.
+async fn solve(shared: &Shared, task: &Task, env: &Environment) -> Solved {
     let policy_started = Instant::now();
+    let progress = PolicyEvents {
+        instance_id: task.instance_id.clone(),
+        sink: shared.events.clone(),
+    };
     let attempt = if !shared.policy.needs_workspace() {
-        shared.policy.solve(task, None).await
+        shared.policy.solve_reporting(task, None, &progress).await
     } else {
-        match shared.grader.open_workspace(task, &env).await {
+        match shared.grader.open_workspace(task, env).await {
             Ok(ws) => {
-                let a = shared.policy.solve(task, Some(ws.as_ref())).await;
+                let a = shared
+                    .policy
+                    .solve_reporting(task, Some(ws.as_ref()), &progress)
+                    .await;
                 let _ = ws.close().await;
                 a
             }
@@ -307,79 +365,59 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
             ))),
         }
     };
-    let policy_ms = policy_started.elapsed().as_millis() as u64;
-    let (patch, policy_note, trajectory) = match attempt {
+    let ms = policy_started.elapsed().as_millis() as u64;
+    let (patch, note, trajectory) = match attempt {
         Ok(a) => (a.patch, a.note, a.trajectory),
         Err(e) => (None, Some(format!("policy failed: {e}")), None),
     };
-    let patch_ref = patch.as_deref();
-    let key =
-        workspace_key.unwrap_or_else(|| cache_key(task, patch_ref, spec, env.sandbox, env.id()));
-    if let Some(prev) = keep(&key) {
-        return Ok((prev, false, None));
+    shared.events.emit(&RunEvent::PolicyFinished {
+        instance_id: task.instance_id.clone(),
+        ms,
+        patch_bytes: patch.as_ref().map(String::len),
+        note: note.clone(),
+    });
+    Solved {
+        patch,
+        note,
+        trajectory,
+        ms,
     }
+}
 
-    let (verdict, eval) = shared.grader.grade(task, &env, patch_ref).await;
-    // The environment the tests ran in (none when the patch was refused before any sandbox).
-    if !eval.environment_id.is_empty() {
-        shared
-            .environments
-            .lock()
-            .expect("lock")
-            .insert(task.instance_id.clone(), eval.environment_id.clone());
-    }
-    let test_ms = eval.test_duration.as_millis() as u64;
-    let wall_ms = started.elapsed().as_millis() as u64;
-    let agent = trajectory.as_ref().map(|t| t.stats(cfg.reward.loop_window));
-    let reward = cfg.reward.reward(
-        verdict.resolved(),
-        agent.as_ref().map_or(0, |a| a.loops),
-        agent.as_ref().map_or(0, |a| a.expert_calls),
-    );
-    if let Some(t) = &trajectory {
+/// Everything a graded instance leaves in the run folder: its trajectory (before the record
+/// that counts its steps), its logs, its record, and its rollout line.
+fn store(shared: &Shared, task: &Task, solved: &Solved, graded: &Graded) -> Result<(), RunError> {
+    let cfg = &shared.cfg;
+    let record = &graded.record;
+    if let Some(t) = &solved.trajectory {
         write_trajectory(cfg, t)?;
     }
-    let record = Record {
-        instance_id: task.instance_id.clone(),
-        repo: task.repo.clone(),
-        policy: shared.policy.name(),
-        patch_sha256: patch_ref
-            .map(|p| sha256_hex(p.as_bytes()))
-            .unwrap_or_default(),
-        cache_key: key,
-        sandbox: env.sandbox.into(),
-        verdict,
-        stats: Stats {
-            wall_ms,
-            test_ms,
-            policy_ms,
-        },
-        agent,
-        reward: Some(reward),
-    };
-    write_logs(cfg, task, patch_ref, policy_note.as_deref(), &eval, &record)?;
+    write_logs(
+        cfg,
+        task,
+        solved.patch.as_deref(),
+        solved.note.as_deref(),
+        &graded.eval,
+        record,
+    )?;
     shared
         .store
-        .append(&record)
+        .append(record)
         .map_err(|e| RunError::Io(format!("{}: {e}", shared.store.path().display())))?;
-    if let Some(t) = &trajectory {
+    if let Some(t) = &solved.trajectory {
         let path = cfg.out_dir.join("rollouts.jsonl");
         let _guard = shared.rollouts.lock().expect("rollouts lock");
         protege_results::store::append_line(
             &path,
-            &crate::rollout::rollout(&cfg.run_id, task, t, &record),
+            &crate::rollout::rollout(&cfg.run_id, task, t, record),
         )
         .map_err(|e| RunError::Io(format!("{}: {e}", path.display())))?;
     }
-    let overhead = record.stats.overhead_ms() as f64 / 1000.0;
-    Ok((record, true, Some(overhead)))
+    Ok(())
 }
 
 /// `trajectories/<instance>.json`: the agent's steps, written before the record that counts them.
-fn write_trajectory(
-    cfg: &RunConfig,
-    t: &protege_policies::trajectory::Trajectory,
-) -> Result<(), RunError> {
+fn write_trajectory(cfg: &RunConfig, t: &Trajectory) -> Result<(), RunError> {
     let dir = cfg.out_dir.join("trajectories");
     let io = |e: std::io::Error| RunError::Io(format!("{}: {e}", dir.display()));
     fs::create_dir_all(&dir).map_err(io)?;

@@ -23,13 +23,15 @@ use futures_util::future::join_all;
 use protege_datasets::{Task, TaskSet};
 use protege_policies::agent::{AgentConfig, AgentPolicy};
 use protege_policies::lm::LanguageModel;
+use protege_policies::progress::{Progress, ProgressSink};
 use protege_results::reward::RewardConfig;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::episode::{self, Episode, EpisodeError, Usage};
+use crate::episode::{self, Episode, EpisodeError, Submission, Usage};
+use crate::events::{EventSink, PolicyEvents, RunEvent};
 use crate::grader::{Grader, SandboxKind};
 
 /// The OpenAPI description of this server.
@@ -55,6 +57,8 @@ pub struct ServeConfig {
     /// Answers `ask_expert` in episodes.
     pub expert: Option<Arc<dyn LanguageModel>>,
     pub load_model: ModelLoader,
+    /// Told every step, grading and workspace failure (`serve --events`).
+    pub events: Arc<dyn EventSink>,
 }
 
 struct Slot {
@@ -192,6 +196,32 @@ impl Server {
             .acquire_owned()
             .await
             .expect("the semaphore is never closed")
+    }
+
+    fn emit_graded(&self, sub: &Submission, wall_ms: u64) {
+        self.cfg.events.emit(&RunEvent::Graded {
+            instance_id: sub.instance_id.clone(),
+            verdict: sub.verdict.clone(),
+            wall_ms,
+            test_ms: sub.test_ms,
+        });
+    }
+
+    fn emit_infra(&self, instance_id: &str, e: &EpisodeError) {
+        if let EpisodeError::Infra(message) = e {
+            self.cfg.events.emit(&RunEvent::InfraError {
+                instance_id: instance_id.to_string(),
+                kind: "no_workspace".into(),
+                message: message.clone(),
+            });
+        }
+    }
+
+    fn progress(&self, instance_id: &str) -> PolicyEvents {
+        PolicyEvents {
+            instance_id: instance_id.to_string(),
+            sink: self.cfg.events.clone(),
+        }
     }
 
     /// Closes episodes idle longer than the timeout (not those in the middle of a step).
@@ -344,6 +374,7 @@ async fn reset(State(s): State<Shared>, bytes: Bytes) -> ApiResult {
     let server = s.clone();
     let opened = tokio::spawn(async move {
         let actor = b.actor.unwrap_or_else(|| "trainer".into());
+        let instance_id = task.instance_id.clone();
         let (ep, messages) = Episode::reset(
             server.grader.clone(),
             task,
@@ -352,7 +383,8 @@ async fn reset(State(s): State<Shared>, bytes: Bytes) -> ApiResult {
             server.cfg.expert.clone(),
             &actor,
         )
-        .await?;
+        .await
+        .inspect_err(|e| server.emit_infra(&instance_id, e))?;
         let id = format!("ep-{}", server.next_id.fetch_add(1, Ordering::SeqCst));
         let answer = json!({
             "episode_id": id,
@@ -408,8 +440,17 @@ async fn step(State(s): State<Shared>, Path(id): Path<String>, bytes: Bytes) -> 
         .try_lock_owned()
         .map_err(|_| busy(&id))?;
     // The step finishes even if the client leaves, so the workspace stays consistent.
+    let server = s.clone();
     let done = tokio::spawn(async move {
+        let before = guard.steps().len();
         let r = guard.step(&b.action, &b.usage).await;
+        let progress = server.progress(&guard.task().instance_id);
+        for (i, step) in guard.steps().iter().enumerate().skip(before) {
+            progress.report(Progress::Step {
+                number: i + 1,
+                step,
+            });
+        }
         drop(guard);
         slot.touch();
         r
@@ -437,7 +478,11 @@ async fn submit(State(s): State<Shared>, Path(id): Path<String>, bytes: Bytes) -
         .map_err(|_| busy(&id))?;
     let server = s.clone();
     let graded = tokio::spawn(async move {
+        let t0 = Instant::now();
         let r = guard.submit(b.patch, &reward).await;
+        if let Ok(sub) = &r {
+            server.emit_graded(sub, t0.elapsed().as_millis() as u64);
+        }
         drop(guard);
         // Submitted: the episode (and its sandbox permit) is gone.
         server.episodes.lock().expect("lock").remove(&id);
@@ -475,9 +520,11 @@ async fn grade(State(s): State<Shared>, bytes: Bytes) -> ApiResult {
     let permit = s.permit().await;
     let server = s.clone();
     let graded = tokio::spawn(async move {
+        let t0 = Instant::now();
         let env = server.grader.environment(&task, sandbox).await;
         let sub = episode::grade_attempt(&server.grader, &task, &env, b.patch, None, &reward).await;
         drop(permit);
+        server.emit_graded(&sub, t0.elapsed().as_millis() as u64);
         sub
     });
     let mut sub = joined(graded.await)?;
@@ -579,8 +626,15 @@ async fn rollouts(State(s): State<Shared>, bytes: Bytes) -> ApiResult {
             jobs.push(tokio::spawn(async move {
                 let permit = server.permit().await;
                 let t0 = Instant::now();
-                let r = episode::sample(&server.grader, &task, sandbox, &policy, &reward).await;
+                let progress = server.progress(&task.instance_id);
+                let r =
+                    episode::sample(&server.grader, &task, sandbox, &policy, &reward, &progress)
+                        .await;
                 drop(permit);
+                match &r {
+                    Ok(sub) => server.emit_graded(sub, t0.elapsed().as_millis() as u64),
+                    Err(e) => server.emit_infra(&task.instance_id, e),
+                }
                 r.map(|sub| (i, sub, t0.elapsed().as_millis() as u64, policy))
             }));
         }

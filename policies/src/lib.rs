@@ -5,6 +5,7 @@ pub mod agent;
 pub mod agentless;
 pub mod builtin;
 pub mod lm;
+pub mod progress;
 pub mod trajectory;
 
 use std::time::Duration;
@@ -51,4 +52,15 @@ pub trait Policy: Send + Sync {
         task: &Task,
         workspace: Option<&dyn Sandbox>,
     ) -> Result<Attempt, PolicyError>;
+    /// [`Policy::solve`], reporting steps or stages to `progress` as they happen. Policies
+    /// that take steps override it; the others have nothing to report.
+    async fn solve_reporting(
+        &self,
+        task: &Task,
+        workspace: Option<&dyn Sandbox>,
+        progress: &dyn progress::ProgressSink,
+    ) -> Result<Attempt, PolicyError> {
+        let _ = progress;
+        self.solve(task, workspace).await
+    }
 }

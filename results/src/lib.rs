@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod record;
 pub mod reward;
 pub mod store;
+pub mod summary;
 pub mod tables;
 pub mod verdict;
 

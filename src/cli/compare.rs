@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::exit::Exit;
 use anyhow::bail;
 use clap::Args;
 use protege_results::compare::{self, Comparison, Options, Side, fmt_p, fmt_pp, signed_pp};
@@ -88,9 +89,9 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         print_human(&c, &args.base, &args.new);
     }
     Ok(if c.regression {
-        ExitCode::from(1)
+        Exit::Failed.into()
     } else {
-        ExitCode::SUCCESS
+        Exit::Success.into()
     })
 }
 

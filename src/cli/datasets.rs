@@ -8,6 +8,7 @@ use protege_datasets::remote;
 
 use super::DatasetArgs;
 use super::common::load_dataset;
+use super::exit::Exit;
 
 #[derive(Subcommand)]
 pub enum DatasetsCommand {
@@ -38,7 +39,7 @@ pub fn datasets(cmd: DatasetsCommand) -> anyhow::Result<ExitCode> {
                 set.tasks.len(),
                 remote::content_sha256(&set)
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success.into())
         }
         DatasetsCommand::Verify { data } => {
             let set = load_dataset(&data)?;
@@ -50,10 +51,10 @@ pub fn datasets(cmd: DatasetsCommand) -> anyhow::Result<ExitCode> {
                 remote::content_sha256(&set)
             );
             if set.rejected.is_empty() {
-                Ok(ExitCode::SUCCESS)
+                Ok(Exit::Success.into())
             } else {
                 eprintln!("{} row(s) rejected", set.rejected.len());
-                Ok(ExitCode::from(1))
+                Ok(Exit::Failed.into())
             }
         }
         DatasetsCommand::List { data } => {
@@ -61,7 +62,7 @@ pub fn datasets(cmd: DatasetsCommand) -> anyhow::Result<ExitCode> {
             for t in &set.tasks {
                 println!("{}\t{}", t.instance_id, t.repo);
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success.into())
         }
     }
 }

@@ -11,6 +11,7 @@ use protege_sandboxes::docker::images::official_name;
 
 use super::DatasetArgs;
 use super::common::load_dataset;
+use super::exit::Exit;
 
 #[derive(Subcommand)]
 pub enum ImagesCommand {
@@ -72,7 +73,7 @@ pub async fn images(cmd: ImagesCommand) -> anyhow::Result<ExitCode> {
                     other.len()
                 );
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success.into())
         }
         ImagesCommand::Pull { data } => {
             let set = load_dataset(&data)?;
@@ -95,9 +96,9 @@ pub async fn images(cmd: ImagesCommand) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(if failed == 0 {
-                ExitCode::SUCCESS
+                Exit::Success.into()
             } else {
-                ExitCode::from(1)
+                Exit::Failed.into()
             })
         }
         ImagesCommand::List => {
@@ -108,7 +109,7 @@ pub async fn images(cmd: ImagesCommand) -> anyhow::Result<ExitCode> {
                     size as f64 / 1e6
                 );
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success.into())
         }
     }
 }

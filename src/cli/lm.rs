@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use super::exit::Exit;
 use anyhow::Context as _;
 use protege_policies::lm::http::{HttpConfig, HttpModel};
 use protege_policies::lm::{GenParams, LanguageModel, LoadOptions, Message, fetch};
@@ -139,7 +140,7 @@ pub async fn lm(cmd: LmCommand) -> anyhow::Result<ExitCode> {
             })?;
             let path = tokio::task::spawn_blocking(move || fetch::ensure(m)).await??;
             println!("{}", path.display());
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success.into())
         }
     }
 }
@@ -172,7 +173,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     .await
     .context("server failed")?;
     eprintln!("lm: stopped");
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success.into())
 }
 
 async fn generate(a: GenerateArgs) -> anyhow::Result<ExitCode> {
@@ -240,5 +241,5 @@ async fn generate(a: GenerateArgs) -> anyhow::Result<ExitCode> {
                 .map_or(String::new(), |n| format!("; {n}")),
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success.into())
 }

@@ -3,6 +3,7 @@
 mod common;
 mod compare;
 mod datasets;
+pub mod exit;
 mod images;
 mod lm;
 mod regrade;

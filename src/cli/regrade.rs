@@ -1,13 +1,18 @@
 //! `protege regrade --logs DIR --dataset PATH`: official-layout logs re-graded without a sandbox.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Args;
-use protege_harness::regrade::regrade_dir;
+use protege_datasets::TaskSet;
+use protege_harness::regrade::{Summary, regrade_dir};
+use protege_results::summary::{Category, RunSummary};
 
 use super::DatasetArgs;
 use super::common::load_dataset;
+use super::exit::Exit;
 
 #[derive(Args)]
 pub struct RegradeArgs {
@@ -19,6 +24,43 @@ pub struct RegradeArgs {
     /// Where the regenerated reports go.
     #[arg(long, default_value = "results/regrade")]
     pub out: PathBuf,
+    /// The `<model>` of the run summary `<model>.<run_id>.json`. Default: the model folder of
+    /// the official layout `run_evaluation/<run_id>/<model>/`, else `regrade`.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The `<run_id>` of the run summary. Default: the run folder of the official layout, else
+    /// `regrade`.
+    #[arg(long)]
+    pub run_id: Option<String>,
+}
+
+/// `(run_id, model)` from the official layout `…/run_evaluation/<run_id>/<model>`.
+fn official_layout(logs: &Path) -> Option<(String, String)> {
+    let logs = logs.canonicalize().ok()?;
+    let model = logs.file_name()?.to_str()?.to_string();
+    let run = logs.parent()?;
+    let run_id = run.file_name()?.to_str()?.to_string();
+    (run.parent()?.file_name()? == "run_evaluation").then_some((run_id, model))
+}
+
+/// The official run summary of a regrade: every instance folder found is a submission; an
+/// instance of the set without one is incomplete.
+fn run_summary(s: &Summary, set: &TaskSet) -> RunSummary {
+    let lists = [
+        (&s.resolved_ids, Category::Resolved),
+        (&s.unresolved_ids, Category::Unresolved),
+        (&s.empty_patch_ids, Category::EmptyPatch),
+        (&s.error_ids, Category::Error),
+    ];
+    let evaluated: BTreeMap<String, Category> = lists
+        .iter()
+        .flat_map(|(ids, c)| ids.iter().map(|id| (id.clone(), *c)))
+        .collect();
+    RunSummary::build(
+        set.tasks.iter().map(|t| t.instance_id.as_str()),
+        evaluated.keys().map(String::as_str),
+        &evaluated,
+    )
 }
 
 pub fn regrade(args: RegradeArgs) -> anyhow::Result<ExitCode> {
@@ -47,5 +89,18 @@ pub fn regrade(args: RegradeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!("reports: {}", args.out.display());
-    Ok(ExitCode::SUCCESS)
+    let layout = official_layout(&args.logs);
+    let run_id = args
+        .run_id
+        .or_else(|| layout.as_ref().map(|l| l.0.clone()))
+        .unwrap_or_else(|| "regrade".into());
+    let model = args
+        .model
+        .or_else(|| layout.map(|l| l.1))
+        .unwrap_or_else(|| "regrade".into());
+    let path = run_summary(&summary, &set)
+        .write(&args.out, &model, &run_id)
+        .with_context(|| format!("writing the run summary into {}", args.out.display()))?;
+    println!("run summary (official shape): {}", path.display());
+    Ok(Exit::Success.into())
 }

@@ -6,14 +6,16 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use protege_harness::images;
+use protege_harness::grader::{Grader, SandboxKind};
+use protege_harness::stop::StopSignals;
 use protege_policies::agent;
 use protege_policies::trajectory::Trajectory;
-use protege_sandboxes::Sandbox;
-use protege_sandboxes::docker::{ContainerLimits, DockerEngine, DockerSandbox};
+use protege_sandboxes::SandboxError;
+use protege_sandboxes::docker::{ContainerLimits, DockerEngine};
 
 use super::DatasetArgs;
 use super::common::load_dataset;
+use super::exit::Exit;
 use super::run::load_config;
 
 #[derive(Args)]
@@ -34,6 +36,9 @@ pub struct ReplayArgs {
 }
 
 pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    // A stop signal while the workspace container exists removes it before exiting; one that
+    // arrives while it is being started is acted on once it has started.
+    let mut signals = StopSignals::install().context("listening for stop signals")?;
     let text = std::fs::read_to_string(&args.trajectory)
         .with_context(|| format!("reading {}", args.trajectory.display()))?;
     let traj: Trajectory = serde_json::from_str(&text)
@@ -56,20 +61,44 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         );
     };
     let cfg = load_config(args.config.as_deref())?.agent;
-    let ws: Box<dyn Sandbox> = match args.sandbox.as_str() {
-        "docker" => {
-            let engine = DockerEngine::connect().await?;
-            let image = images::resolve(&engine, task, &|l| eprintln!("  {l}")).await?;
-            Box::new(
-                DockerSandbox::start(&engine, &image.name, "replay", &ContainerLimits::default())
-                    .await?,
-            )
-        }
-        "wasi" => wasi_workspace(task).await?,
+    // The workspace the run's agent had, opened the way the runner opens it; its own label, so
+    // that a stop signal removes exactly this replay's container.
+    let kind = match args.sandbox.as_str() {
+        "docker" => SandboxKind::Docker,
+        "wasi" => SandboxKind::Wasi,
         other => bail!("--sandbox {other}: expected docker or wasi"),
     };
-    let result = agent::replay(&traj, task, ws.as_ref(), &cfg).await;
+    let engine = match kind {
+        SandboxKind::Docker => DockerEngine::connect().await,
+        _ => Err(SandboxError::EngineUnavailable(
+            "not connected: --sandbox wasi".into(),
+        )),
+    };
+    let grader = Grader::new(
+        engine,
+        format!("replay-{}", std::process::id()),
+        ContainerLimits::default(),
+        std::time::Duration::from_secs(cfg.command_timeout_s),
+        0,
+    );
+    let env = grader.environment(task, kind).await;
+    let ws = grader
+        .open_workspace(task, &env)
+        .await
+        .with_context(|| format!("{}: no workspace", task.instance_id))?;
+    let result = tokio::select! {
+        r = agent::replay(&traj, task, ws.as_ref(), &cfg) => Ok(r),
+        s = signals.recv() => Err(s),
+    };
     ws.close().await?;
+    let result = match result {
+        Ok(r) => r,
+        Err(signal) => {
+            grader.remove_all().await;
+            eprintln!("interrupted ({}): workspace removed", signal.name());
+            return Ok(Exit::Stopped(signal).into());
+        }
+    };
     let patch = result.map_err(anyhow::Error::msg)?;
     if args.print {
         print!("{patch}");
@@ -80,7 +109,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             traj.instance_id,
             patch.len()
         );
-        Ok(ExitCode::SUCCESS)
+        Ok(Exit::Success.into())
     } else {
         eprintln!(
             "{}: the replayed patch ({} bytes) differs from the submitted one ({} bytes)",
@@ -88,18 +117,6 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             patch.len(),
             traj.patch.len()
         );
-        Ok(ExitCode::from(1))
+        Ok(Exit::Failed.into())
     }
-}
-
-#[cfg(feature = "wasi")]
-async fn wasi_workspace(task: &protege_datasets::Task) -> anyhow::Result<Box<dyn Sandbox>> {
-    Ok(Box::new(
-        protege_harness::workspace::WasiWorkspace::open(task).await?,
-    ))
-}
-
-#[cfg(not(feature = "wasi"))]
-async fn wasi_workspace(_: &protege_datasets::Task) -> anyhow::Result<Box<dyn Sandbox>> {
-    bail!("this protege was built without the `wasi` feature")
 }

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::exit::Exit;
 use anyhow::{Context, bail};
 use clap::Args;
 use protege_results::html;
@@ -38,6 +39,13 @@ pub fn print_tables(t: &[Table]) {
     }
 }
 
+/// [`print_tables`] on stderr, for when stdout carries something else (`--events -`).
+pub fn eprint_tables(t: &[Table]) {
+    for table in t.iter().filter(|t| t.name != "instances") {
+        eprintln!("{}", table.markdown());
+    }
+}
+
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let manifest_path = args.run.join("manifest.json");
     if !manifest_path.exists() {
@@ -66,5 +74,5 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("report: {}", path.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success.into())
 }

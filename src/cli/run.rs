@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use protege_datasets::{TaskSet, mini};
+use protege_harness::events::{EventSink, Fanout, JsonLines};
+use protege_harness::progress::ProgressDisplay;
 use protege_harness::runner::{self, RunConfig, SandboxKind};
 use protege_policies::Policy;
 use protege_policies::agent::{AgentConfig, AgentPolicy, models};
@@ -15,9 +17,11 @@ use protege_policies::agentless::{AgentlessConfig, AgentlessPolicy};
 use protege_policies::builtin::{self, Replay};
 use protege_results::manifest::Manifest;
 use protege_results::reward::RewardConfig;
+use protege_results::summary::RunSummary;
 
 use super::common::{container_limits, load_dataset};
-use super::report::{print_tables, write_tables};
+use super::exit::Exit;
+use super::report::{eprint_tables, print_tables, write_tables};
 use super::{DatasetArgs, OutArgs};
 
 #[derive(Args, Clone)]
@@ -83,6 +87,10 @@ pub struct CommonRunArgs {
     /// No progress display, no per-instance lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Also write every run event as a JSON line to FILE (appended), or to stdout with `-`
+    /// (the tables then go to stderr). Fields: docs/events.md.
+    #[arg(long, value_name = "FILE|-")]
+    pub events: Option<PathBuf>,
     /// A JSON file with `agent` (limits, expert budget, sampling), `agentless` (candidates,
     /// localization, validation, sampling) and `reward` (coefficients) sections; missing keys
     /// keep their defaults.
@@ -138,11 +146,13 @@ fn sanitize(s: &str) -> String {
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut set = load_dataset(&args.data)?;
+    let mut replay_model = None;
     let (policy, sha): (Arc<dyn Policy>, Option<String>) = match args.policy.strip_prefix("replay:")
     {
         Some(path) => {
             let replay = load_replay(&PathBuf::from(path))?;
             let sha = Some(replay.predictions.sha256.clone());
+            replay_model = Some(model_of(&replay, Some(&replay)));
             (Arc::new(replay), sha)
         }
         None if args.policy == "agent" => {
@@ -179,13 +189,46 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         None => (Arc::from(builtin::from_name(&args.policy)?), None),
     };
+    let model = replay_model.unwrap_or_else(|| model_of(policy.as_ref(), None));
+    let scope = Scope::before_restricting(&set, model);
     restrict_to_policy(&mut set, policy.as_ref());
     let label = if args.policy == "agent" || args.policy == "agentless" {
         policy.name()
     } else {
         args.policy.clone()
     };
-    execute(set, policy, &label, sha, args.common).await
+    execute(set, policy, &label, sha, scope, args.common).await
+}
+
+/// What the official run summary needs beyond the records: the task set before it was
+/// restricted to the predicted instances (the official `total_instances`), and the model.
+struct Scope {
+    instances: Vec<String>,
+    model: String,
+}
+
+impl Scope {
+    fn before_restricting(set: &TaskSet, model: String) -> Scope {
+        Scope {
+            instances: set.tasks.iter().map(|t| t.instance_id.clone()).collect(),
+            model,
+        }
+    }
+}
+
+/// The summary's `<model>`: the predictions' `model_name_or_path` (that of the first instance
+/// id naming one) for replayed predictions, as the official harness names its file; the
+/// policy's name otherwise (`gold`, `agent:<slm>…`).
+fn model_of(policy: &dyn Policy, replay: Option<&Replay>) -> String {
+    let named = replay.and_then(|r| {
+        r.predictions
+            .by_id
+            .iter()
+            .filter(|(_, p)| !p.model_name_or_path.is_empty())
+            .min_by(|a, b| a.0.cmp(b.0))
+            .map(|(_, p)| p.model_name_or_path.clone())
+    });
+    named.unwrap_or_else(|| policy.name())
 }
 
 /// Loads a predictions file, reporting its malformed rows and duplicates on stderr.
@@ -213,6 +256,7 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         instances: args.instances,
     })?;
     let sha = replay.predictions.sha256.clone();
+    let scope = Scope::before_restricting(&set, model_of(&replay, Some(&replay)));
     let policy: Arc<dyn Policy> = Arc::new(replay);
     restrict_to_policy(&mut set, policy.as_ref());
     let name = format!(
@@ -222,7 +266,21 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default()
     );
-    execute(set, policy, &name, Some(sha), args.common).await
+    execute(set, policy, &name, Some(sha), scope, args.common).await
+}
+
+/// The `--events` sink: `-` is stdout, anything else a file appended to (a resumed run's events
+/// follow the earlier ones).
+pub(super) fn events_file(path: &std::path::Path) -> anyhow::Result<JsonLines> {
+    if path == std::path::Path::new("-") {
+        return Ok(JsonLines::new(Box::new(std::io::stdout())));
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("--events {}: cannot open for writing", path.display()))?;
+    Ok(JsonLines::new(Box::new(file)))
 }
 
 /// Docker when an engine answers; otherwise WASI where this build has it (saying so), else
@@ -262,6 +320,7 @@ async fn execute(
     policy: Arc<dyn Policy>,
     policy_label: &str,
     predictions_sha256: Option<String>,
+    scope: Scope,
     c: CommonRunArgs,
 ) -> anyhow::Result<ExitCode> {
     if set.tasks.is_empty() {
@@ -296,7 +355,6 @@ async fn execute(
         test_timeout: Duration::from_secs(c.timeout),
         reruns: c.reruns,
         limits: container_limits(c.memory_mib, c.pids),
-        quiet: c.quiet,
         reward: load_config(c.config.as_deref())?.reward,
     };
     let manifest = Manifest {
@@ -336,7 +394,12 @@ async fn execute(
             .collect(),
         environments: Default::default(),
     };
-    let outcome = runner::run(&set, policy, cfg, manifest.clone())
+    let events_to_stdout = c.events.as_deref() == Some(std::path::Path::new("-"));
+    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(ProgressDisplay::for_stderr(c.quiet))];
+    if let Some(path) = &c.events {
+        sinks.push(Box::new(events_file(path)?));
+    }
+    let outcome = runner::run(&set, policy, cfg, manifest.clone(), Arc::new(Fanout(sinks)))
         .await
         .with_context(|| format!("run {run_id}"))?;
     for w in &outcome.warnings {
@@ -345,16 +408,31 @@ async fn execute(
     let repos: Vec<&str> = set.tasks.iter().map(|t| t.repo.as_str()).collect();
     let refs: Vec<_> = outcome.records.iter().collect();
     let tables = write_tables(&out_dir, &repos, &refs)?;
-    print_tables(&tables);
+    if events_to_stdout {
+        // stdout is the event stream; keep it JSON Lines only.
+        eprint_tables(&tables);
+    } else {
+        print_tables(&tables);
+    }
+    let submitted = set.tasks.iter().map(|t| t.instance_id.as_str());
+    let summary =
+        RunSummary::from_records(scope.instances.iter().map(String::as_str), submitted, &refs);
+    let path = summary
+        .write(&out_dir, &scope.model, &run_id)
+        .with_context(|| format!("writing the run summary into {}", out_dir.display()))?;
+    eprintln!("run summary (official shape): {}", path.display());
     eprintln!(
         "results: {} ({} graded, {} kept from an earlier run)",
         out_dir.display(),
         outcome.graded,
         outcome.skipped
     );
-    if outcome.cancelled {
-        eprintln!("interrupted: finished records are kept; rerun the same command to resume");
-        return Ok(ExitCode::from(130));
+    if let Some(signal) = outcome.cancelled {
+        eprintln!(
+            "interrupted ({}): finished records are kept; rerun the same command to resume",
+            signal.name()
+        );
+        return Ok(Exit::Stopped(signal).into());
     }
     let infra = outcome
         .records
@@ -365,7 +443,7 @@ async fn execute(
         eprintln!(
             "{infra} instance(s) hit infrastructure errors (see the instances table); rerun to retry them"
         );
-        return Ok(ExitCode::from(3));
+        return Ok(Exit::InfraErrors.into());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success.into())
 }

@@ -8,14 +8,17 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use protege_harness::events::{EventSink, Fanout};
 use protege_harness::grader::{Grader, SandboxKind};
 use protege_harness::serve::{self, ServeConfig, Server};
+use protege_harness::stop::StopSignals;
 use protege_policies::agent::models;
 use protege_sandboxes::docker::DockerEngine;
 
 use super::DatasetArgs;
 use super::common::{container_limits, load_dataset};
-use super::run::{default_sandbox, load_config};
+use super::exit::Exit;
+use super::run::{default_sandbox, events_file, load_config};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -54,6 +57,10 @@ pub struct ServeArgs {
     /// Process limit of a container.
     #[arg(long, default_value_t = 1024)]
     pub pids: i64,
+    /// Write every step, grading and workspace failure as a JSON line to FILE (appended), or
+    /// to stdout with `-`. Fields: docs/events.md.
+    #[arg(long, value_name = "FILE|-")]
+    pub events: Option<PathBuf>,
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -95,6 +102,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Duration::from_secs(args.timeout),
         0,
     );
+    let events: Arc<dyn EventSink> = match &args.events {
+        Some(path) => Arc::new(events_file(path)?),
+        None => Arc::new(Fanout::default()),
+    };
     let served = format!("{} tasks of {}", set.tasks.len(), set.name);
     let server = Server::new(
         ServeConfig {
@@ -107,9 +118,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             reward: config.reward,
             expert,
             load_model: Arc::new(|spec: &str| models::from_spec(spec).map_err(|e| e.to_string())),
+            events,
         },
         grader,
     );
+    let stop = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("--listen {}", args.listen))?;
@@ -120,27 +133,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let reaper = tokio::spawn(serve::reaper(server.clone()));
     axum::serve(listener, serve::router(server.clone()))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stop)
         .await
         .context("serving")?;
     reaper.abort();
     eprintln!("protege serve: shutting down; closing episodes and removing containers");
     server.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success.into())
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
+/// Ctrl-C, SIGTERM or SIGHUP, listened to from the call on. Stopping is how a server ends, so
+/// a signal ends it with 0 (what service managers expect), not with 128 + the signal as `run`.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut signals = StopSignals::install().context("listening for stop signals")?;
+    Ok(async move {
+        let s = signals.recv().await;
+        eprintln!("protege serve: {} received", s.name());
+    })
 }

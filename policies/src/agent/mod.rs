@@ -19,6 +19,7 @@ use self::actions::{Action, parse};
 use self::session::Session;
 use self::tools::Tools;
 use crate::lm::{GenParams, LanguageModel};
+use crate::progress::{Progress, ProgressSink, Silent};
 use crate::trajectory::{Actor, Step, Trajectory};
 use crate::{Attempt, Policy, PolicyError};
 
@@ -123,6 +124,17 @@ fn condensed_history(steps: &[Step], n: usize) -> String {
 impl AgentPolicy {
     /// Runs the loop on a workspace and returns the trajectory (its `patch` is the submission).
     pub async fn run_loop(&self, task: &Task, ws: &dyn Sandbox) -> Trajectory {
+        self.run_loop_reporting(task, ws, &Silent).await
+    }
+
+    /// [`AgentPolicy::run_loop`], reporting each step (the small model's and the expert's) to
+    /// `progress` once it is taken.
+    pub async fn run_loop_reporting(
+        &self,
+        task: &Task,
+        ws: &dyn Sandbox,
+        progress: &dyn ProgressSink,
+    ) -> Trajectory {
         let mut session = Session::new(
             task,
             self.config.clone(),
@@ -141,7 +153,14 @@ impl AgentPolicy {
                 .await
             {
                 Ok(reply) => {
+                    let before = session.steps().len();
                     session.act(ws, reply).await;
+                    for (i, step) in session.steps().iter().enumerate().skip(before) {
+                        progress.report(Progress::Step {
+                            number: i + 1,
+                            step,
+                        });
+                    }
                 }
                 Err(e) => session.stop(format!("model_error: {e}")),
             }
@@ -191,10 +210,18 @@ impl Policy for AgentPolicy {
         task: &Task,
         workspace: Option<&dyn Sandbox>,
     ) -> Result<Attempt, PolicyError> {
+        self.solve_reporting(task, workspace, &Silent).await
+    }
+    async fn solve_reporting(
+        &self,
+        task: &Task,
+        workspace: Option<&dyn Sandbox>,
+        progress: &dyn ProgressSink,
+    ) -> Result<Attempt, PolicyError> {
         let ws = workspace
             .ok_or_else(|| PolicyError::Config("the agent needs a workspace sandbox".into()))?;
         let started = Instant::now();
-        let traj = self.run_loop(task, ws).await;
+        let traj = self.run_loop_reporting(task, ws, progress).await;
         Ok(Attempt {
             patch: Some(traj.patch.clone()),
             note: Some(format!("exit: {}", traj.exit_reason)),

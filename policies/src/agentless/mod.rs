@@ -34,6 +34,7 @@ use self::localize::Location;
 use self::repo::Repo;
 use self::validate::TestRun;
 use crate::lm::{GenParams, LanguageModel, Message};
+use crate::progress::{Progress, ProgressSink, Silent};
 use crate::trajectory::{Actor, Candidate, Stage, Step, Trajectory};
 use crate::{Attempt, Policy, PolicyError};
 
@@ -110,6 +111,7 @@ pub struct AgentlessPolicy {
 /// Builds the trajectory: one step per model call, counters per stage.
 struct Recorder<'a> {
     model: &'a dyn LanguageModel,
+    progress: &'a dyn ProgressSink,
     traj: Trajectory,
     stage: Option<(Stage, Instant)>,
 }
@@ -129,6 +131,7 @@ impl<'a> Recorder<'a> {
         if let Some((mut s, t0)) = self.stage.take() {
             s.ms = t0.elapsed().as_millis() as u64;
             s.note = note.into();
+            self.progress.report(Progress::Stage(&s));
             self.traj.stages.push(s);
         }
     }
@@ -250,6 +253,16 @@ impl AgentlessPolicy {
     /// Runs the pipeline in a workspace; the trajectory's `patch` is the selected candidate's
     /// (empty when none survives).
     pub async fn run(&self, task: &Task, ws: &dyn Sandbox) -> Trajectory {
+        self.run_reporting(task, ws, &Silent).await
+    }
+
+    /// [`AgentlessPolicy::run`], reporting each stage to `progress` when it ends.
+    pub async fn run_reporting(
+        &self,
+        task: &Task,
+        ws: &dyn Sandbox,
+        progress: &dyn ProgressSink,
+    ) -> Trajectory {
         let cfg = &self.config;
         // Prompts carry at most `max_prompt_chars` of the issue (retrieval reads all of it).
         let problem = cut(&task.problem_statement, cfg.max_prompt_chars);
@@ -258,6 +271,7 @@ impl AgentlessPolicy {
         let timeout = Duration::from_secs(cfg.test_timeout_s);
         let mut rec = Recorder {
             model: self.model.as_ref(),
+            progress,
             traj: Trajectory {
                 instance_id: task.instance_id.clone(),
                 policy: self.name(),
@@ -671,10 +685,18 @@ impl Policy for AgentlessPolicy {
         task: &Task,
         workspace: Option<&dyn Sandbox>,
     ) -> Result<Attempt, PolicyError> {
+        self.solve_reporting(task, workspace, &Silent).await
+    }
+    async fn solve_reporting(
+        &self,
+        task: &Task,
+        workspace: Option<&dyn Sandbox>,
+        progress: &dyn ProgressSink,
+    ) -> Result<Attempt, PolicyError> {
         let ws = workspace
             .ok_or_else(|| PolicyError::Config("agentless needs a workspace sandbox".into()))?;
         let started = Instant::now();
-        let traj = self.run(task, ws).await;
+        let traj = self.run_reporting(task, ws, progress).await;
         Ok(Attempt {
             patch: (!traj.patch.is_empty()).then(|| traj.patch.clone()),
             note: Some(format!("exit: {}", traj.exit_reason)),

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use protege_datasets::load::load_tasks;
+use protege_harness::grading::rules::GraderChoice;
 use protege_harness::regrade::regrade_dir;
 
 fn main() {
@@ -29,7 +30,7 @@ fn main() {
         .map(|m| m.len())
         .sum();
     let t = Instant::now();
-    let s = regrade_dir(&logs, &tasks, &out).expect("regrade runs");
+    let s = regrade_dir(&logs, &tasks, &out, GraderChoice::Auto).expect("regrade runs");
     let secs = t.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&out);
     println!(

@@ -26,6 +26,7 @@ use protege_sandboxes::docker::{ContainerLimits, DockerEngine};
 use crate::grader::Grader;
 use crate::grading::EvalOutcome;
 use crate::grading::report::report_json;
+use crate::grading::rules::Rules;
 use crate::specs::{self, Spec};
 
 pub use crate::grader::SandboxKind;
@@ -46,6 +47,8 @@ pub struct RunConfig {
     pub quiet: bool,
     /// The reward stored with every record.
     pub reward: RewardConfig,
+    /// The official version whose rules evaluate and grade (`--grader`).
+    pub rules: Rules,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,13 +114,14 @@ pub async fn run(
             "not connected: no task of this run needs Docker".into(),
         ))
     };
-    let grader = Grader::new(
+    let mut grader = Grader::new(
         engine,
         cfg.run_id.clone(),
         cfg.limits.clone(),
         cfg.test_timeout,
         cfg.reruns,
     );
+    grader.rules = cfg.rules;
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
         policy,
@@ -244,6 +248,7 @@ fn cache_key(
     spec: Option<&Spec>,
     sandbox: &str,
     env_id: &str,
+    rules: Rules,
 ) -> String {
     let parts = [
         serde_json::to_string(task).expect("task serialises"),
@@ -256,6 +261,7 @@ fn cache_key(
         sandbox.to_string(),
         env_id.to_string(),
         HARNESS_VERSION.to_string(),
+        rules.name().to_string(),
     ];
     sha256_hex(parts.join("\0").as_bytes())
 }
@@ -285,7 +291,7 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
     // the policy instead of the patch it would make, and is checked before it runs.
     let workspace_key = shared.policy.needs_workspace().then(|| {
         let label = format!("<policy {}>", shared.policy.name());
-        cache_key(task, Some(&label), spec, env.sandbox, env.id())
+        cache_key(task, Some(&label), spec, env.sandbox, env.id(), cfg.rules)
     });
     if let Some(prev) = workspace_key.as_deref().and_then(keep) {
         return Ok((prev, false, None));
@@ -313,8 +319,8 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
         Err(e) => (None, Some(format!("policy failed: {e}")), None),
     };
     let patch_ref = patch.as_deref();
-    let key =
-        workspace_key.unwrap_or_else(|| cache_key(task, patch_ref, spec, env.sandbox, env.id()));
+    let key = workspace_key
+        .unwrap_or_else(|| cache_key(task, patch_ref, spec, env.sandbox, env.id(), cfg.rules));
     if let Some(prev) = keep(&key) {
         return Ok((prev, false, None));
     }

@@ -30,6 +30,9 @@ pub const HEREDOC: &str = "EOF_114329324912";
 /// harness/tests/parity.rs checks every Verified script against the official one;
 /// docs/parity.md lists the differences.
 pub fn eval_script(task: &Task, spec: &Spec, rules: Rules) -> String {
+    if let Some(script) = &task.eval_script {
+        return row_script(script, rules);
+    }
     let base = &task.base_commit;
     let files = test_files(&task.test_patch).join(" ");
     let mut s = String::from("#!/bin/bash\nset -uxo pipefail\n");
@@ -91,6 +94,33 @@ pub fn eval_script(task: &Task, spec: &Spec, rules: Rules) -> String {
     s
 }
 
+/// A row's own `eval_script` column, as `swebench` 5.x runs it: its body (without the
+/// `#!/bin/bash` and `set -uxo pipefail` lines) under those two lines, with the exit-code lines
+/// around the end marker when the rules record it (a script without an end marker is left as
+/// it is).
+fn row_script(script: &str, rules: Rules) -> String {
+    let body: Vec<&str> = script
+        .trim()
+        .split('\n')
+        .filter(|l| !matches!(*l, "#!/bin/bash" | "set -uxo pipefail"))
+        .collect();
+    let mut s = String::from("#!/bin/bash\nset -uxo pipefail\n");
+    let exit_code = rules.exit_code_lines();
+    let mut recorded = false;
+    for l in body {
+        if let (Some((keep, print)), false) = (&exit_code, recorded)
+            && l.contains(END_MARKER)
+        {
+            s.push_str(&format!("{keep}\n{l}\n{print}\n"));
+            recorded = true;
+            continue;
+        }
+        s.push_str(l);
+        s.push('\n');
+    }
+    s
+}
+
 /// The part of a log between the first start marker and the first end marker after it, as the
 /// official grader cuts it (the whole log when there is no start marker, as older official logs
 /// have none; the rest of the log when the end marker is missing).
@@ -133,6 +163,7 @@ mod tests {
             pass_to_pass: vec![],
             environment_setup_commit: String::new(),
             created_at: String::new(),
+            ..Default::default()
         };
         let spec = for_repo_version("django/django", "3.1").unwrap();
         let s = eval_script(&task, &spec, Rules::Swebench4);
@@ -178,6 +209,26 @@ mod tests {
         assert!(!v4.contains("Exit Code"));
         // the same script, minus the two lines
         assert_eq!(s.lines().count(), v4.lines().count() + 2);
+    }
+
+    #[test]
+    fn a_rows_own_eval_script_is_run_with_the_exit_code_recorded() {
+        let task = Task {
+            eval_script: Some(
+                "#!/bin/bash\nset -uxo pipefail\ncd /testbed\n: '>>>>> Start Test Output'\nmake test\n: '>>>>> End Test Output'\n"
+                    .into(),
+            ),
+            ..Default::default()
+        };
+        let spec = for_repo_version("pallets/flask", "2.3").unwrap();
+        assert_eq!(
+            eval_script(&task, &spec, Rules::Swebench5),
+            "#!/bin/bash\nset -uxo pipefail\ncd /testbed\n: '>>>>> Start Test Output'\nmake test\nSWEBENCH_TEST_EXIT_CODE=$?\n: '>>>>> End Test Output'\necho \">>>>> Test Exit Code: $SWEBENCH_TEST_EXIT_CODE\"\n"
+        );
+        assert_eq!(
+            eval_script(&task, &spec, Rules::Swebench4),
+            task.eval_script.clone().unwrap()
+        );
     }
 
     #[test]

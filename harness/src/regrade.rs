@@ -509,6 +509,7 @@ mod tests {
             ],
             environment_setup_commit: String::new(),
             created_at: String::new(),
+            ..Default::default()
         }
     }
 

@@ -214,8 +214,10 @@ async fn swebench_5_cascade_cleans_up_and_knows_an_applied_patch() {
         Outcome::Resolved
     );
 
-    // The gold patch undone: nothing of it applies to the base, but its reverse does, so 5.x
-    // takes it as already applied (and the tests run on the base tree); 4.x as not applied.
+    // The gold patch undone: nothing of it applies to the base, but its reverse does. 5.x's
+    // `patch --forward` refuses it and the reverse check takes it as already applied (the tests
+    // run on the base tree: unresolved); 4.x's `patch --batch` assumes a patch that looks
+    // reversed is, applies the gold patch, and the instance resolves.
     let undo = reversed(&task.patch);
     let out = evaluate(&engine, &v5, task, &spec, &undo).await;
     assert_eq!(out.applied, Some(true), "{}", out.apply_log);
@@ -242,7 +244,16 @@ async fn swebench_5_cascade_cleans_up_and_knows_an_applied_patch() {
         Outcome::Unresolved
     );
     let out = evaluate(&engine, &cfg(Rules::Swebench4), task, &spec, &undo).await;
-    assert_eq!(out.applied, Some(false), "{}", out.apply_log);
+    assert!(
+        out.apply_log
+            .contains(">>>>> Applied Patch (patch --batch --fuzz=5 -p1 -i)"),
+        "{}",
+        out.apply_log
+    );
+    assert_eq!(
+        from_outcome(task, &spec, &out, Rules::Swebench4).outcome,
+        Outcome::Resolved
+    );
 
     // A patch `--reject` half-applies: the cleanup leaves `patch` a pristine tree, which it
     // also refuses; nothing of the half-applied hunk survives into the verdict.

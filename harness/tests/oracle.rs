@@ -67,6 +67,7 @@ fn task_json(t: &Task) -> Value {
     json!({
         "instance_id": t.instance_id, "repo": t.repo, "version": t.version,
         "FAIL_TO_PASS": t.fail_to_pass, "PASS_TO_PASS": t.pass_to_pass,
+        "log_parser": t.log_parser, "eval_type": t.eval_type,
     })
 }
 
@@ -533,6 +534,25 @@ fn generated_logs_grade_as_each_official_version() {
             ]
             .concat(),
             ALL,
+        ),
+        // a row's own columns (5.x reads them; 4.x rows have none)
+        (
+            "row's log_parser column",
+            Task {
+                log_parser: Some("parse_log_django".into()),
+                ..flask(&["test_a (m.T)"], &[])
+            },
+            log("test_a (m.T) ... ok\n", Some(0)),
+            &[Rules::Swebench5],
+        ),
+        (
+            "row's eval_type fail_only",
+            Task {
+                eval_type: Some("fail_only".into()),
+                ..flask(&[a, b], &[])
+            },
+            log(&format!("FAILED {b} - assert 0\n"), Some(1)),
+            &[Rules::Swebench5],
         ),
         // every parser
         (

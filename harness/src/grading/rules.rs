@@ -366,9 +366,29 @@ impl Rules {
         }
     }
 
-    fn split(self, names: &[String], status: &StatusMap, fail_to_pass: bool) -> SuccessFailure {
+    /// 5.x honours a row's `eval_type` of `fail_only` (its parsers for such repositories
+    /// record failures only): a test fails only when the log shows it FAILED. 4.x picks that
+    /// type by repository, for JavaScript repositories protege has no specs for.
+    fn fail_only(self, task: &Task) -> bool {
+        self == Rules::Swebench5 && task.eval_type.as_deref() == Some("fail_only")
+    }
+
+    fn split(
+        self,
+        names: &[String],
+        status: &StatusMap,
+        fail_to_pass: bool,
+        fail_only: bool,
+    ) -> SuccessFailure {
         let mut out = SuccessFailure::default();
         for n in names {
+            if fail_only {
+                match status.get(n) {
+                    Some(TestStatus::Failed) => out.failure.push(n.clone()),
+                    _ => out.success.push(n.clone()),
+                }
+                continue;
+            }
             let passed = match self.lookup(n, status) {
                 Some(TestStatus::Skipped) => self.skipped(fail_to_pass),
                 Some(s) => Some(s.is_pass()),
@@ -386,8 +406,8 @@ impl Rules {
     /// FAIL_TO_PASS and PASS_TO_PASS split into success and failure.
     pub fn tests_status(self, task: &Task, status: &StatusMap) -> TestsStatus {
         TestsStatus {
-            fail_to_pass: self.split(&task.fail_to_pass, status, true),
-            pass_to_pass: self.split(&task.pass_to_pass, status, false),
+            fail_to_pass: self.split(&task.fail_to_pass, status, true, self.fail_only(task)),
+            pass_to_pass: self.split(&task.pass_to_pass, status, false, self.fail_only(task)),
             // The Verified rows carry no FAIL_TO_FAIL / PASS_TO_FAIL lists; kept for the shape.
             fail_to_fail: SuccessFailure::default(),
             pass_to_fail: SuccessFailure::default(),
@@ -578,6 +598,21 @@ mod tests {
         let v5 = Rules::Swebench5.tests_status(&t, &s);
         assert_eq!(v5.fail_to_pass.failure, ["f"]);
         assert_eq!(v5.pass_to_pass.success, ["p"]);
+    }
+
+    #[test]
+    fn fail_only_rows_under_5() {
+        let mut t = task(&["f", "g"], &["p"]);
+        t.eval_type = Some("fail_only".into());
+        let s = map(&[("g", Failed), ("p", Error)]);
+        let v5 = Rules::Swebench5.tests_status(&t, &s);
+        assert_eq!(
+            (v5.fail_to_pass.success, v5.fail_to_pass.failure),
+            (vec!["f".to_string()], vec!["g".to_string()])
+        );
+        assert_eq!(v5.pass_to_pass.success, ["p"]);
+        let v4 = Rules::Swebench4.tests_status(&t, &s);
+        assert_eq!(v4.fail_to_pass.failure, ["f", "g"]);
     }
 
     #[test]

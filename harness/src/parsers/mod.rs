@@ -53,6 +53,34 @@ impl LogParser {
         LogParser::Sympy,
     ];
 
+    /// The parser a dataset's `log_parser` column names (`swebench` 5.x's registry names,
+    /// per-repository aliases included).
+    pub fn from_official_name(name: &str) -> Option<LogParser> {
+        Some(match name {
+            "parse_log_pytest"
+            | "parse_log_astroid"
+            | "parse_log_flask"
+            | "parse_log_marshmallow"
+            | "parse_log_pvlib"
+            | "parse_log_pyvista"
+            | "parse_log_sqlfluff"
+            | "parse_log_xarray" => LogParser::Pytest,
+            "parse_log_pytest_options"
+            | "parse_log_pydicom"
+            | "parse_log_requests"
+            | "parse_log_pylint" => LogParser::PytestOptions,
+            "parse_log_pytest_v2"
+            | "parse_log_astropy"
+            | "parse_log_scikit"
+            | "parse_log_sphinx" => LogParser::PytestV2,
+            "parse_log_matplotlib" => LogParser::Matplotlib,
+            "parse_log_seaborn" => LogParser::Seaborn,
+            "parse_log_django" => LogParser::Django,
+            "parse_log_sympy" => LogParser::Sympy,
+            _ => return None,
+        })
+    }
+
     /// Parses a log (the whole log, or the part between the eval script's markers) under the
     /// 4.x (and 2.x) rules. Line ends
     /// are read as Python's text mode reads them: `\r\n` and a lone `\r` both end a line.

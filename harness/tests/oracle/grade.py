@@ -3,7 +3,8 @@ harness/tests/oracle.rs.
 
 Reads one JSON object per line on stdin:
   {"case": name, "log": path, "whole": bool,
-   "task": {"instance_id", "repo", "version", "FAIL_TO_PASS", "PASS_TO_PASS"}}
+   "task": {"instance_id", "repo", "version", "FAIL_TO_PASS", "PASS_TO_PASS",
+            optionally "log_parser", "eval_type"}}
 and writes one JSON object per line on stdout: {"case": name, "report": {...}} with the
 official report entry for the instance, or {"case": name, "report": null, "error": why} when
 the official harness writes no report (it raised, or the run timed out).
@@ -111,8 +112,9 @@ def spec_for(task):
         version=task["version"],
         FAIL_TO_PASS=task["FAIL_TO_PASS"],
         PASS_TO_PASS=task["PASS_TO_PASS"],
-        log_parser=parser_name(task["repo"]),
-        eval_type="pass_and_fail",
+        # a row's own columns, which 5.x reads (4.x goes by the repository)
+        log_parser=task.get("log_parser") or parser_name(task["repo"]),
+        eval_type=task.get("eval_type") or "pass_and_fail",
     )
 
 

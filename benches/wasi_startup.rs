@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use protege_harness::grading::report::{is_resolved, tests_status};
+use protege_harness::grading::report::{Rules, is_resolved, tests_status};
 use protege_harness::grading::wasi::evaluate;
 use protege_harness::{eval_script, specs};
 use protege_results::metrics::percentile;
@@ -170,9 +170,19 @@ async fn main() {
                     return out;
                 };
                 let spec = specs::for_task(task).unwrap();
-                let o = evaluate(task, &spec, &task.patch, Duration::from_secs(300)).await;
+                let o = evaluate(
+                    task,
+                    &spec,
+                    &task.patch,
+                    Duration::from_secs(300),
+                    Rules::Swebench4,
+                )
+                .await;
                 let st = spec.parser.parse(eval_script::test_section(&o.test_output));
-                out.push((is_resolved(&tests_status(task, &st)), o.test_duration));
+                out.push((
+                    is_resolved(&tests_status(task, &st, Rules::Swebench4)),
+                    o.test_duration,
+                ));
             }
         };
         let t = Instant::now();

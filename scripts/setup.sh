@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine for protege: Docker (engine started when none answers),
 # debootstrap (the base image is made from a Debian rootfs when no base image can be pulled),
-# the protege binary (one build profile: dev, dependencies optimised), and the mini images.
+# the official graders (Python venvs), the protege binary (one build profile: dev, dependencies
+# optimised), and the mini images.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,8 +11,8 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v patch >/dev/null 2>&1 || need+=(patch)
-# Test venvs (the official `openai` client) need python3 with venv and pip.
-python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv python3-pip)
+# Test venvs (the official `openai` client, the official graders) need python3 with venv.
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3 python3-venv)
 # Headless Chromium renders the HTML report in its test.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
@@ -45,6 +46,19 @@ if ! "$venvs/openai/bin/python" -c "import openai" >/dev/null 2>&1; then
     python3 -m venv "$venvs/openai"
     "$venvs/openai/bin/pip" install -q openai==3.51.0
 fi
+
+# The official graders, for harness/tests/oracle.rs: swebench 4.1.0 and 5.0.2, each in its own
+# venv, without their dependencies (docker, datasets, modal, ...): only the grading modules are
+# used, and the test's driver gives missing imports inert stand-ins.
+oracle="${PROTEGE_CACHE:-$HOME/.cache/protege}/oracle"
+for v in 4.1.0 5.0.2; do
+    venv="$oracle/swebench-$v"
+    if ! "$venv/bin/python" -c "import importlib.metadata as m; assert m.version('swebench') == '$v'" 2>/dev/null; then
+        echo "setup: installing swebench==$v into $venv" >&2
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "swebench==$v"
+    fi
+done
 
 cargo build --locked --bin protege
 ./target/debug/protege images build --dataset mini >/dev/null

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use protege_datasets::{Task, mini};
+use protege_harness::grading::rules::Rules;
 use protege_harness::grading::{verdict, wasi};
 use protege_harness::specs;
 use protege_harness::workspace::WasiWorkspace;
@@ -101,8 +102,9 @@ async fn run(policy: &AgentlessPolicy, task: &Task) -> Trajectory {
 
 async fn grade(task: &Task, patch: &str) -> Outcome {
     let spec = specs::for_task(task).unwrap();
-    let out = wasi::evaluate(task, &spec, patch, Duration::from_secs(600)).await;
-    verdict::from_outcome(task, &spec, &out).outcome
+    let rules = Rules::Swebench4; // the rules these tests were written for
+    let out = wasi::evaluate(task, &spec, patch, Duration::from_secs(600), rules).await;
+    verdict::from_outcome(task, &spec, &out, rules).outcome
 }
 
 const ROMANUM: &str = "protege-mini__romanum-1";

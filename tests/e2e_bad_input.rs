@@ -49,6 +49,9 @@ fn replay_mixing_good_failing_and_malformed_predictions() {
             tmp.path().to_str().unwrap(),
             "--run-id",
             "mix",
+            // the apply cascade checked below is swebench 4.x's
+            "--grader",
+            "swebench-4",
         ],
         tmp.path(),
     );

@@ -36,6 +36,7 @@ fn record(i: usize, outcome: Outcome) -> Record {
             patch_successfully_applied: matches!(outcome, Outcome::Resolved | Outcome::Unresolved),
             resolved: outcome == Outcome::Resolved,
             tests_status: None,
+            ..Report::default()
         },
         infra_error: None,
         patch_problem: None,
@@ -74,6 +75,7 @@ fn write_run(
         dataset_sha256: dataset_sha256.into(),
         policy: "test".into(),
         sandbox: "docker".into(),
+        grader: "swebench-5".into(),
         config: serde_json::json!({ "workers": 1, "harness": harness }),
         instances: (0..n)
             .map(|i| {

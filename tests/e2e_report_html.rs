@@ -156,6 +156,7 @@ fn write_run(dir: &Path, tasks: &[Task]) {
         dataset_sha256: "ab".repeat(32),
         policy: "agent".into(),
         sandbox: "docker".into(),
+        grader: "swebench-5".into(),
         config: serde_json::json!({ "harness": "3" }),
         instances: tasks
             .iter()

@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// One SWE-bench row. Test lists are decoded once, at load, whatever their published encoding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
     pub instance_id: String,
     pub repo: String,
@@ -21,6 +21,20 @@ pub struct Task {
     pub environment_setup_commit: String,
     #[serde(default)]
     pub created_at: String,
+    /// Columns of datasets made for `swebench` 5.x, which takes these from the row instead of
+    /// its spec tables; absent from the published Verified and Lite rows.
+    /// The whole eval script (`#!/bin/bash` … ).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_script: Option<String>,
+    /// The instance image to run in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The official parser's name (`parse_log_pytest`, `parse_log_django`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_parser: Option<String>,
+    /// `pass_and_fail` or `fail_only`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_type: Option<String>,
 }
 
 impl Task {
@@ -42,6 +56,10 @@ impl Task {
             pass_to_pass: test_list(obj, "PASS_TO_PASS")?,
             environment_setup_commit: optional_str(obj, "environment_setup_commit")?,
             created_at: optional_str(obj, "created_at")?,
+            eval_script: optional_column(obj, "eval_script")?,
+            image: optional_column(obj, "image")?,
+            log_parser: optional_column(obj, "log_parser")?,
+            eval_type: optional_column(obj, "eval_type")?,
         })
     }
 
@@ -82,6 +100,11 @@ fn optional_str(obj: &Map<String, Value>, field: &str) -> Result<String, String>
             kind(v)
         )),
     }
+}
+
+/// An optional column: `None` when absent, null or empty.
+fn optional_column(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, String> {
+    optional_str(obj, field).map(|s| (!s.is_empty()).then_some(s))
 }
 
 /// Some dumps store `version` as a number (`3.0`); keep the published text form.

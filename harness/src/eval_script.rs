@@ -3,6 +3,7 @@
 
 use protege_datasets::Task;
 
+use crate::grading::rules::Rules;
 use crate::specs::{DETERMINISM_ENV, Spec, test_directives, test_files};
 
 pub const START_MARKER: &str = ">>>>> Start Test Output";
@@ -23,9 +24,15 @@ pub const HEREDOC: &str = "EOF_114329324912";
 ///    directives;
 /// 6. reset the test files again.
 ///
+/// Under `swebench-5` rules the test command's exit code is kept before the end marker and
+/// printed after it (`>>>>> Test Exit Code: N`), as 5.x's scripts do.
+///
 /// harness/tests/parity.rs checks every Verified script against the official one;
 /// docs/parity.md lists the differences.
-pub fn eval_script(task: &Task, spec: &Spec) -> String {
+pub fn eval_script(task: &Task, spec: &Spec, rules: Rules) -> String {
+    if let Some(script) = &task.eval_script {
+        return row_script(script, rules);
+    }
     let base = &task.base_commit;
     let files = test_files(&task.test_patch).join(" ");
     let mut s = String::from("#!/bin/bash\nset -uxo pipefail\n");
@@ -73,9 +80,43 @@ pub fn eval_script(task: &Task, spec: &Spec) -> String {
     } else {
         line(&format!("{} {}", spec.test_cmd, directives.join(" ")));
     }
+    let exit_code = rules.exit_code_lines();
+    if let Some((keep, _)) = &exit_code {
+        line(keep);
+    }
     line(&format!(": '{END_MARKER}'"));
+    if let Some((_, print)) = &exit_code {
+        line(print);
+    }
     if !files.is_empty() {
         line(&format!("git checkout {base} {files}"));
+    }
+    s
+}
+
+/// A row's own `eval_script` column, as `swebench` 5.x runs it: its body (without the
+/// `#!/bin/bash` and `set -uxo pipefail` lines) under those two lines, with the exit-code lines
+/// around the end marker when the rules record it (a script without an end marker is left as
+/// it is).
+fn row_script(script: &str, rules: Rules) -> String {
+    let body: Vec<&str> = script
+        .trim()
+        .split('\n')
+        .filter(|l| !matches!(*l, "#!/bin/bash" | "set -uxo pipefail"))
+        .collect();
+    let mut s = String::from("#!/bin/bash\nset -uxo pipefail\n");
+    let exit_code = rules.exit_code_lines();
+    let mut recorded = false;
+    for l in body {
+        if let (Some((keep, print)), false) = (&exit_code, recorded)
+            && l.contains(END_MARKER)
+        {
+            s.push_str(&format!("{keep}\n{l}\n{print}\n"));
+            recorded = true;
+            continue;
+        }
+        s.push_str(l);
+        s.push('\n');
     }
     s
 }
@@ -122,9 +163,10 @@ mod tests {
             pass_to_pass: vec![],
             environment_setup_commit: String::new(),
             created_at: String::new(),
+            ..Default::default()
         };
         let spec = for_repo_version("django/django", "3.1").unwrap();
-        let s = eval_script(&task, &spec);
+        let s = eval_script(&task, &spec, Rules::Swebench4);
         let order = [
             "source /opt/miniconda3/bin/activate\nconda activate testbed\ncd /testbed\n",
             "sed -i '/en_US.UTF-8/s/^# //g' /etc/locale.gen && locale-gen\n",
@@ -146,6 +188,47 @@ mod tests {
             at += i + part.len();
         }
         assert_eq!(at, s.len());
+    }
+
+    #[test]
+    fn swebench_5_scripts_record_the_test_exit_code() {
+        let task: Task = serde_json::from_value(serde_json::json!({
+            "instance_id": "pallets__flask-5014", "repo": "pallets/flask", "base_commit": "c",
+            "version": "2.3", "problem_statement": "", "patch": "",
+            "test_patch": "diff --git a/tests/t.py b/tests/t.py\n--- a/tests/t.py\n+++ b/tests/t.py\n@@ -1 +1 @@\n-a\n+b\n",
+            "FAIL_TO_PASS": [], "PASS_TO_PASS": []
+        }))
+        .unwrap();
+        let spec = for_repo_version("pallets/flask", "2.3").unwrap();
+        let s = eval_script(&task, &spec, Rules::Swebench5);
+        assert!(
+            s.contains("tests/t.py\nSWEBENCH_TEST_EXIT_CODE=$?\n: '>>>>> End Test Output'\necho \">>>>> Test Exit Code: $SWEBENCH_TEST_EXIT_CODE\"\ngit checkout c tests/t.py\n"),
+            "{s}"
+        );
+        let v4 = eval_script(&task, &spec, Rules::Swebench4);
+        assert!(!v4.contains("Exit Code"));
+        // the same script, minus the two lines
+        assert_eq!(s.lines().count(), v4.lines().count() + 2);
+    }
+
+    #[test]
+    fn a_rows_own_eval_script_is_run_with_the_exit_code_recorded() {
+        let task = Task {
+            eval_script: Some(
+                "#!/bin/bash\nset -uxo pipefail\ncd /testbed\n: '>>>>> Start Test Output'\nmake test\n: '>>>>> End Test Output'\n"
+                    .into(),
+            ),
+            ..Default::default()
+        };
+        let spec = for_repo_version("pallets/flask", "2.3").unwrap();
+        assert_eq!(
+            eval_script(&task, &spec, Rules::Swebench5),
+            "#!/bin/bash\nset -uxo pipefail\ncd /testbed\n: '>>>>> Start Test Output'\nmake test\nSWEBENCH_TEST_EXIT_CODE=$?\n: '>>>>> End Test Output'\necho \">>>>> Test Exit Code: $SWEBENCH_TEST_EXIT_CODE\"\n"
+        );
+        assert_eq!(
+            eval_script(&task, &spec, Rules::Swebench4),
+            task.eval_script.clone().unwrap()
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use protege_sandboxes::{Sandbox, SandboxError};
 
 use crate::grading::EvalOutcome;
 use crate::grading::docker::{self as docker_grading, DockerEval};
+use crate::grading::rules::Rules;
 use crate::grading::verdict::{flaky_tests, from_outcome, parse_statuses, precheck};
 use crate::images;
 use crate::specs::{self, Spec, SpecError};
@@ -79,6 +80,9 @@ pub struct Grader {
     pub test_timeout: Duration,
     /// Re-runs of a failing evaluation, to find flaky tests.
     pub reruns: usize,
+    /// The official version whose rules the evaluation follows (eval script, apply cascade,
+    /// grading); set after [`Grader::new`], which starts with the current ones.
+    pub rules: Rules,
 }
 
 impl Grader {
@@ -100,6 +104,7 @@ impl Grader {
             limits,
             test_timeout,
             reruns,
+            rules: Rules::CURRENT,
         }
     }
 
@@ -177,16 +182,16 @@ impl Grader {
         let eval = self
             .evaluate(env.sandbox, image, image_id, task, spec, patch)
             .await;
-        let mut v = from_outcome(task, spec, &eval);
+        let mut v = from_outcome(task, spec, &eval, self.rules);
         if self.reruns > 0 && v.outcome == Outcome::Unresolved {
-            let first = parse_statuses(spec, &eval);
+            let first = parse_statuses(spec, &eval, self.rules);
             let mut again = Vec::new();
             for _ in 0..self.reruns {
                 let o = self
                     .evaluate(env.sandbox, image, image_id, task, spec, patch)
                     .await;
                 if o.infra_error.is_none() && !o.timed_out {
-                    again.push(parse_statuses(spec, &o));
+                    again.push(parse_statuses(spec, &o, self.rules));
                 }
             }
             v.flaky = flaky_tests(task, &first, &again);
@@ -211,10 +216,11 @@ impl Grader {
                     run_id: self.run_id.clone(),
                     limits: self.limits.clone(),
                     test_timeout: self.test_timeout,
+                    rules: self.rules,
                 };
                 docker_grading::evaluate(engine, &dcfg, task, spec, patch).await
             }
-            ("wasi", _) => wasi_evaluate(task, spec, patch, self.test_timeout).await,
+            ("wasi", _) => wasi_evaluate(task, spec, patch, self.test_timeout, self.rules).await,
             _ => EvalOutcome {
                 infra_error: Some(("engine_unavailable".into(), self.no_engine().to_string())),
                 ..Default::default()
@@ -264,12 +270,18 @@ fn wasi_environment_id() -> Result<String, SandboxError> {
 }
 
 #[cfg(feature = "wasi")]
-async fn wasi_evaluate(task: &Task, spec: &Spec, patch: &str, timeout: Duration) -> EvalOutcome {
-    crate::grading::wasi::evaluate(task, spec, patch, timeout).await
+async fn wasi_evaluate(
+    task: &Task,
+    spec: &Spec,
+    patch: &str,
+    timeout: Duration,
+    rules: Rules,
+) -> EvalOutcome {
+    crate::grading::wasi::evaluate(task, spec, patch, timeout, rules).await
 }
 
 #[cfg(not(feature = "wasi"))]
-async fn wasi_evaluate(_: &Task, _: &Spec, _: &str, _: Duration) -> EvalOutcome {
+async fn wasi_evaluate(_: &Task, _: &Spec, _: &str, _: Duration, _: Rules) -> EvalOutcome {
     EvalOutcome {
         infra_error: Some((
             "unsupported".into(),

@@ -30,7 +30,11 @@ pub async fn resolve(
     task: &Task,
     progress: Progress<'_>,
 ) -> Result<Resolved, SandboxError> {
-    let official = official_name(&task.instance_id);
+    // a row's `image` column, when present, names the image (as swebench 5.x reads it)
+    let official = task
+        .image
+        .clone()
+        .unwrap_or_else(|| official_name(&task.instance_id));
     let ours = protege_name(&task.instance_id);
     let builtin = mini::is_mini(&task.instance_id);
     if !builtin && let Some(id) = engine.image_id(&official).await? {

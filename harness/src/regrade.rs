@@ -16,8 +16,13 @@
 //! | test output ending `Timeout error: N seconds exceeded.` | no report: an error instance | same ([`ErrorKind::Timeout`]) |
 //! | no `test_output.txt` (patch did not apply: `>>>>> Patch Apply Failed` in `run_instance.log`; or the run broke) | no report: an error instance | same ([`ErrorKind::PatchApplyFailed`], [`ErrorKind::NoTestOutput`]) |
 //! | empty `patch.diff` | not evaluated (an empty-patch instance) | same, no report |
-//! | no start/end markers (older harness versions) | the whole log is parsed | same ([`crate::eval_script::test_section`]) |
+//! | no start/end markers (older harness versions) | the whole log is parsed | same, under `swebench-2` rules (what `auto` picks for such a log) |
 //! | markers present but nothing parsed between them | the whole log is parsed again | same |
+//!
+//! Which official version's rules grade a log is the caller's choice ([`GraderChoice`]): one
+//! rule set for every log, or `auto`, which reads each log's rules from it
+//! ([`Rules::detect`]); the summary counts the rules used. The rules themselves are
+//! [`crate::grading::rules`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -27,19 +32,12 @@ use std::path::{Path, PathBuf};
 use protege_datasets::{Task, TaskSet};
 use serde::{Deserialize, Serialize};
 
-use crate::eval_script::test_section;
-use crate::grading::report::{
-    Report, SuccessFailure, TestsStatus, is_resolved, report_json, tests_status,
+use crate::grading::report::{Report, SuccessFailure, TestsStatus, report_json};
+pub use crate::grading::rules::{
+    APPLY_PATCH_FAIL, BAD_LOG_MARKERS, RESET_FAILED, TESTS_ERROR, TESTS_TIMEOUT,
 };
+use crate::grading::rules::{GraderChoice, Rules, classify};
 use crate::specs;
-
-/// Markers the official harness writes into a log when the run went wrong.
-pub const APPLY_PATCH_FAIL: &str = ">>>>> Patch Apply Failed";
-pub const RESET_FAILED: &str = ">>>>> Reset Failed";
-pub const TESTS_ERROR: &str = ">>>>> Tests Errored";
-pub const TESTS_TIMEOUT: &str = ">>>>> Tests Timed Out";
-/// Markers that make the official grader report the patch as not applied.
-pub const BAD_LOG_MARKERS: [&str; 4] = [APPLY_PATCH_FAIL, RESET_FAILED, TESTS_ERROR, TESTS_TIMEOUT];
 
 /// The file names inside an instance's log folder (the official names).
 pub const TEST_OUTPUT: &str = "test_output.txt";
@@ -82,9 +80,15 @@ pub enum ErrorKind {
     NoTestOutput,
     /// The dataset has no spec for the instance's repository and version.
     NoSpec,
+    /// The official grader raises on this log (4.x's seaborn parser on a bare status line).
+    ParserRaised,
+    /// The test output is not UTF-8, which 4.x's capture cannot decode.
+    NotUtf8,
 }
 
 /// The grading of one instance's log.
+// One per instance, moved once: the size of the report variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// A report, as the official harness writes it.
@@ -93,8 +97,8 @@ pub enum Outcome {
     Error(ErrorKind),
 }
 
-/// Grades one test output (the whole `test_output.txt`) against its task.
-pub fn grade_log(task: &Task, log: &str) -> Outcome {
+/// Grades one test output (the whole `test_output.txt`) against its task under `rules`.
+pub fn grade_log(task: &Task, log: &str, rules: Rules) -> Outcome {
     if is_timeout(log) {
         return Outcome::Error(ErrorKind::Timeout);
     }
@@ -102,26 +106,10 @@ pub fn grade_log(task: &Task, log: &str) -> Outcome {
         Ok(s) => s,
         Err(_) => return Outcome::Error(ErrorKind::NoSpec),
     };
-    let mut report = Report {
-        patch_is_none: false,
-        patch_exists: true,
-        patch_successfully_applied: false,
-        resolved: false,
-        tests_status: None,
-    };
-    if BAD_LOG_MARKERS.iter().any(|m| log.contains(m)) {
-        return Outcome::Report(report);
+    match rules.grade(task, spec.parser, log) {
+        Ok(report) => Outcome::Report(report),
+        Err(_) => Outcome::Error(ErrorKind::ParserRaised),
     }
-    let mut status = spec.parser.parse(test_section(log));
-    if status.is_empty() {
-        // the official grader's fallback: test output outside the markers (stderr)
-        status = spec.parser.parse(log);
-    }
-    let ts = tests_status(task, &status);
-    report.patch_successfully_applied = true;
-    report.resolved = is_resolved(&ts);
-    report.tests_status = Some(ts);
-    Outcome::Report(report)
 }
 
 /// `…\n\nTimeout error: 1800 seconds exceeded.` at the end of the log.
@@ -137,9 +125,14 @@ fn is_timeout(log: &str) -> bool {
             .all(|c| c.is_ascii_digit() || c == '.')
 }
 
-/// Reads and grades one instance folder (`<logs>/<instance_id>/`). `None`: nothing to grade
-/// (an empty patch, which the official harness does not evaluate).
-pub fn grade_instance_dir(task: &Task, dir: &Path) -> Result<Option<Outcome>, RegradeError> {
+/// Reads and grades one instance folder (`<logs>/<instance_id>/`) under the chosen rules,
+/// returning the outcome and the rules used. `None`: nothing to grade (an empty patch, which the
+/// official harness does not evaluate).
+pub fn grade_instance_dir(
+    task: &Task,
+    dir: &Path,
+    choice: GraderChoice,
+) -> Result<Option<(Outcome, Rules)>, RegradeError> {
     let patch = dir.join(PATCH);
     if let Ok(p) = fs::read(&patch)
         && p.iter().all(|b| b.is_ascii_whitespace())
@@ -148,15 +141,24 @@ pub fn grade_instance_dir(task: &Task, dir: &Path) -> Result<Option<Outcome>, Re
     }
     let out = dir.join(TEST_OUTPUT);
     match fs::read(&out) {
-        Ok(bytes) => Ok(Some(grade_log(task, &String::from_utf8_lossy(&bytes)))),
+        Ok(bytes) => {
+            let rules = choice.rules_for(&String::from_utf8_lossy(&bytes));
+            let outcome = match rules.decode(&bytes) {
+                Ok(log) => grade_log(task, &log, rules),
+                Err(_) => Outcome::Error(ErrorKind::NotUtf8),
+            };
+            Ok(Some((outcome, rules)))
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let run_log = fs::read(dir.join(RUN_INSTANCE_LOG)).unwrap_or_default();
             let apply_failed = String::from_utf8_lossy(&run_log).contains(APPLY_PATCH_FAIL);
-            Ok(Some(Outcome::Error(if apply_failed {
+            let kind = if apply_failed {
                 ErrorKind::PatchApplyFailed
             } else {
                 ErrorKind::NoTestOutput
-            })))
+            };
+            // no log to read the rules from: the chosen ones, or the current ones
+            Ok(Some((Outcome::Error(kind), choice.for_new_runs())))
         }
         Err(e) => Err(io_err(&out)(e)),
     }
@@ -204,6 +206,20 @@ pub struct Summary {
     pub compared: usize,
     pub matches: usize,
     pub mismatches: Vec<Mismatch>,
+    /// The `--grader` choice (`swebench-5`, `swebench-4`, `swebench-2`, `auto`).
+    #[serde(default)]
+    pub grader: String,
+    /// How many instances each rule set graded (with `auto`, what each log was written under).
+    #[serde(default)]
+    pub rules_used: BTreeMap<String, usize>,
+    /// `swebench` 5.x's advisory classification of the unresolved and error instances graded
+    /// under its rules: certainly the environment's fault, or possibly the patch's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub infra_failure_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ambiguous_failure_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failure_reasons: BTreeMap<String, String>,
 }
 
 /// Regrades every instance folder under `logs` against `tasks`, writing
@@ -219,10 +235,16 @@ pub struct Summary {
 ///   folders named after no task are listed in `unknown_ids` and skipped.
 /// * `out`: where reports go; created if missing. It must not be `logs` itself (the official
 ///   reports there would be overwritten).
+/// * `choice`: the official version whose rules grade the logs, or `auto` (each log's own).
 ///
 /// Errors only on I/O (unreadable folders, unwritable `out`); a bad log is a graded outcome.
-/// The CLI: `protege regrade --logs DIR --dataset PATH [--out DIR]`.
-pub fn regrade_dir(logs: &Path, tasks: &TaskSet, out: &Path) -> Result<Summary, RegradeError> {
+/// The CLI: `protege regrade --logs DIR --dataset PATH [--out DIR] [--grader auto]`.
+pub fn regrade_dir(
+    logs: &Path,
+    tasks: &TaskSet,
+    out: &Path,
+    choice: GraderChoice,
+) -> Result<Summary, RegradeError> {
     let logs = instance_root(logs, tasks)?;
     if same_dir(&logs, out) {
         return Err(RegradeError::OutIsLogs(out.to_owned()));
@@ -235,6 +257,7 @@ pub fn regrade_dir(logs: &Path, tasks: &TaskSet, out: &Path) -> Result<Summary, 
     let mut summary = Summary {
         dataset: tasks.name.clone(),
         dataset_sha256: tasks.sha256.clone(),
+        grader: choice.name().to_string(),
         ..Summary::default()
     };
     fs::create_dir_all(out).map_err(io_err(out))?;
@@ -244,11 +267,28 @@ pub fn regrade_dir(logs: &Path, tasks: &TaskSet, out: &Path) -> Result<Summary, 
             continue;
         };
         summary.instances += 1;
-        let Some(outcome) = grade_instance_dir(task, &dir)? else {
+        let Some((outcome, rules)) = grade_instance_dir(task, &dir, choice)? else {
             summary.empty_patch += 1;
             summary.empty_patch_ids.push(id);
             continue;
         };
+        *summary
+            .rules_used
+            .entry(rules.name().to_string())
+            .or_default() += 1;
+        if rules.reports_infra_failure()
+            && !matches!(&outcome, Outcome::Report(r) if r.resolved)
+            && let Some((reason, environment)) = classify_dir(&dir)
+        {
+            summary
+                .failure_reasons
+                .insert(id.clone(), reason.to_string());
+            if environment {
+                summary.infra_failure_ids.push(id.clone());
+            } else {
+                summary.ambiguous_failure_ids.push(id.clone());
+            }
+        }
         match &outcome {
             Outcome::Report(r) => {
                 let d = out.join(&id);
@@ -282,6 +322,18 @@ pub fn regrade_dir(logs: &Path, tasks: &TaskSet, out: &Path) -> Result<Summary, 
     let text = serde_json::to_string_pretty(&summary).expect("summary serialises");
     fs::write(&p, text + "\n").map_err(io_err(&p))?;
     Ok(summary)
+}
+
+/// 5.x's run summary classifies an instance from its test output and run log together.
+fn classify_dir(dir: &Path) -> Option<(&'static str, bool)> {
+    let read =
+        |name| String::from_utf8_lossy(&fs::read(dir.join(name)).unwrap_or_default()).into_owned();
+    let both: Vec<String> = [TEST_OUTPUT, RUN_INSTANCE_LOG]
+        .into_iter()
+        .filter(|n| dir.join(n).exists())
+        .map(read)
+        .collect();
+    classify(&both.join("\n"))
 }
 
 /// `logs`, or `logs/logs` when `logs` holds no instance folder of the dataset but that does.
@@ -371,6 +423,19 @@ pub fn compare(id: &str, official: Option<&Report>, outcome: &Outcome) -> Option
                     differences.push(format!("{name}: official {a}, protege {b}"));
                 }
             }
+            // 5.x's advisory flag, where the official report has it
+            if o.infra_failure.is_some()
+                && (o.infra_failure, &o.infra_failure_reason)
+                    != (m.infra_failure, &m.infra_failure_reason)
+            {
+                differences.push(format!(
+                    "infra_failure: official {:?} {:?}, protege {:?} {:?}",
+                    o.infra_failure,
+                    o.infra_failure_reason,
+                    m.infra_failure,
+                    m.infra_failure_reason
+                ));
+            }
             let empty = TestsStatus::default();
             let ot = o.tests_status.as_ref().unwrap_or(&empty);
             let mt = m.tests_status.as_ref().unwrap_or(&empty);
@@ -444,6 +509,7 @@ mod tests {
             ],
             environment_setup_commit: String::new(),
             created_at: String::new(),
+            ..Default::default()
         }
     }
 
@@ -462,7 +528,7 @@ PASSED tests/test_blueprints.py::test_empty_name_not_allowed\n";
 
     #[test]
     fn grades_a_log_without_markers() {
-        let Outcome::Report(r) = grade_log(&task(), GOOD) else {
+        let Outcome::Report(r) = grade_log(&task(), GOOD, Rules::Swebench2) else {
             panic!()
         };
         assert!(r.resolved && r.patch_successfully_applied && r.patch_exists && !r.patch_is_none);
@@ -473,16 +539,20 @@ PASSED tests/test_blueprints.py::test_empty_name_not_allowed\n";
     #[test]
     fn bad_logs_as_the_official_grader() {
         for m in BAD_LOG_MARKERS {
-            let Outcome::Report(r) = grade_log(&task(), &format!("{GOOD}{m}\n")) else {
+            let Outcome::Report(r) = grade_log(&task(), &format!("{GOOD}{m}\n"), Rules::Swebench2)
+            else {
                 panic!()
             };
             assert!(!r.patch_successfully_applied && !r.resolved && r.tests_status.is_none());
         }
         let log = format!("{GOOD}\n\nTimeout error: 1800 seconds exceeded.");
-        assert_eq!(grade_log(&task(), &log), Outcome::Error(ErrorKind::Timeout));
+        assert_eq!(
+            grade_log(&task(), &log, Rules::Swebench2),
+            Outcome::Error(ErrorKind::Timeout)
+        );
         // a marker-delimited section with nothing parsable falls back to the whole log
         let log = format!(": '>>>>> Start Test Output'\n: '>>>>> End Test Output'\n{GOOD}");
-        let Outcome::Report(r) = grade_log(&task(), &log) else {
+        let Outcome::Report(r) = grade_log(&task(), &log, Rules::Swebench4) else {
             panic!()
         };
         assert!(r.resolved);
@@ -496,7 +566,7 @@ PASSED tests/test_blueprints.py::test_empty_name_not_allowed\n";
         fs::create_dir_all(logs.join(id)).unwrap();
         fs::write(logs.join(id).join(TEST_OUTPUT), GOOD).unwrap();
         // an official report that disagrees on one test
-        let mut official = match grade_log(&task(), GOOD) {
+        let mut official = match grade_log(&task(), GOOD, Rules::Swebench2) {
             Outcome::Report(r) => r,
             _ => panic!(),
         };
@@ -508,7 +578,7 @@ PASSED tests/test_blueprints.py::test_empty_name_not_allowed\n";
         fs::create_dir_all(logs.join("unknown__x-1")).unwrap();
 
         let out = tmp.path().join("out");
-        let s = regrade_dir(tmp.path(), &taskset(), &out).unwrap();
+        let s = regrade_dir(tmp.path(), &taskset(), &out, GraderChoice::Auto).unwrap();
         assert_eq!(
             (s.instances, s.completed, s.resolved, s.compared, s.matches),
             (1, 1, 1, 1, 0)
@@ -526,7 +596,7 @@ PASSED tests/test_blueprints.py::test_empty_name_not_allowed\n";
         assert!(written[id].resolved);
         assert!(out.join(SUMMARY).exists());
         assert!(matches!(
-            regrade_dir(&logs, &taskset(), &logs),
+            regrade_dir(&logs, &taskset(), &logs, GraderChoice::Auto),
             Err(RegradeError::OutIsLogs(_))
         ));
     }
@@ -537,10 +607,15 @@ PASSED tests/test_blueprints.py::test_empty_name_not_allowed\n";
         let d = tmp.path();
         fs::write(d.join(RUN_INSTANCE_LOG), ">>>>> Patch Apply Failed:\nerror").unwrap();
         assert_eq!(
-            grade_instance_dir(&task(), d).unwrap(),
+            grade_instance_dir(&task(), d, GraderChoice::Auto)
+                .unwrap()
+                .map(|(o, _)| o),
             Some(Outcome::Error(ErrorKind::PatchApplyFailed))
         );
         fs::write(d.join(PATCH), "\n").unwrap();
-        assert_eq!(grade_instance_dir(&task(), d).unwrap(), None);
+        assert_eq!(
+            grade_instance_dir(&task(), d, GraderChoice::Auto).unwrap(),
+            None
+        );
     }
 }

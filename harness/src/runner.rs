@@ -28,6 +28,7 @@ use crate::events::{EventSink, PolicyEvents, RunEvent};
 use crate::grader::{Environment, Grader};
 use crate::grading::EvalOutcome;
 use crate::grading::report::report_json;
+use crate::grading::rules::Rules;
 use crate::specs::{self, Spec};
 use crate::stop::{StopSignal, StopSignals};
 
@@ -47,6 +48,8 @@ pub struct RunConfig {
     pub limits: ContainerLimits,
     /// The reward stored with every record.
     pub reward: RewardConfig,
+    /// The official version whose rules evaluate and grade (`--grader`).
+    pub rules: Rules,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +122,7 @@ pub async fn run(
             "not connected: no task of this run needs Docker".into(),
         ))
     };
-    let grader = Grader::new(
+    let mut grader = Grader::new(
         engine,
         cfg.run_id.clone(),
         cfg.limits.clone(),
@@ -133,6 +136,7 @@ pub async fn run(
         instances: tasks.tasks.len(),
         workers: cfg.workers.max(1),
     });
+    grader.rules = cfg.rules;
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
         policy,
@@ -237,6 +241,7 @@ fn cache_key(
     spec: Option<&Spec>,
     sandbox: &str,
     env_id: &str,
+    rules: Rules,
 ) -> String {
     let parts = [
         serde_json::to_string(task).expect("task serialises"),
@@ -249,6 +254,7 @@ fn cache_key(
         sandbox.to_string(),
         env_id.to_string(),
         HARNESS_VERSION.to_string(),
+        rules.name().to_string(),
     ];
     sha256_hex(parts.join("\0").as_bytes())
 }
@@ -261,7 +267,7 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
     // the policy instead of the patch it would make, and is checked before it runs.
     let workspace_key = shared.policy.needs_workspace().then(|| {
         let label = format!("<policy {}>", shared.policy.name());
-        key_of(task, Some(&label), &env)
+        key_of(task, Some(&label), &env, shared.cfg.rules)
     });
     if let Some(prev) = workspace_key
         .as_deref()
@@ -270,7 +276,7 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
         return Ok((prev, false, None));
     }
     let solved = solve(shared, task, &env).await;
-    let key = workspace_key.unwrap_or_else(|| key_of(task, solved.patch.as_deref(), &env));
+    let key = workspace_key.unwrap_or_else(|| key_of(task, solved.patch.as_deref(), &env, shared.cfg.rules));
     if let Some(prev) = kept(shared, task, &env, &key) {
         return Ok((prev, false, None));
     }
@@ -307,8 +313,8 @@ async fn environment(shared: &Shared, task: &Task, started: Instant) -> Environm
     env
 }
 
-fn key_of(task: &Task, patch: Option<&str>, env: &Environment) -> String {
-    cache_key(task, patch, env.spec.as_ref().ok(), env.sandbox, env.id())
+fn key_of(task: &Task, patch: Option<&str>, env: &Environment, rules: Rules) -> String {
+    cache_key(task, patch, env.spec.as_ref().ok(), env.sandbox, env.id(), rules)
 }
 
 /// The earlier record of `task` when it has this cache key and was not an infrastructure error.

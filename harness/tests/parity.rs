@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use protege_datasets::{TaskSet, load::load_tasks};
 use protege_harness::eval_script::{END_MARKER, HEREDOC, START_MARKER, eval_script};
+use protege_harness::grading::rules::{GraderChoice, Rules};
 use protege_harness::regrade::regrade_dir;
 use protege_harness::specs::{self, DETERMINISM_ENV};
 
@@ -54,7 +55,7 @@ fn regrade_reproduces_official_reports() {
         return;
     };
     let out = tempfile::tempdir().unwrap();
-    let s = regrade_dir(&logs, &tasks, out.path()).expect("regrade runs");
+    let s = regrade_dir(&logs, &tasks, out.path(), GraderChoice::Auto).expect("regrade runs");
     for m in &s.mismatches {
         eprintln!(
             "MISMATCH {} official resolved {:?}, protege {:?}{}",
@@ -171,7 +172,7 @@ fn eval_scripts_match_official() {
         let official = fs::read_to_string(logs.join(&task.instance_id).join("eval.sh"))
             .expect("every instance has its eval.sh");
         let spec = specs::for_task(task).expect("every Verified instance has a spec");
-        let mine = eval_script(task, &spec);
+        let mine = eval_script(task, &spec, Rules::Swebench4);
         let mut o = split_script(&official);
         // `git checkout <base> ` with no file (a test patch that only adds files) resets nothing
         // (it detaches HEAD at the base commit); protege leaves the line out (docs/parity.md).

@@ -17,6 +17,11 @@ pub struct Manifest {
     pub predictions_sha256: Option<String>,
     pub policy: String,
     pub sandbox: String,
+    /// The official harness version whose rules evaluated and graded the run (`swebench-5`,
+    /// `swebench-4`; `--grader`). Empty in manifests written before the choice existed, which
+    /// followed swebench 4.x.
+    #[serde(default)]
+    pub grader: String,
     /// Every setting that can change a verdict (timeouts, limits, reruns, instance filter).
     pub config: serde_json::Value,
     /// Every instance of the (filtered) task set → its repository: the denominator of Pass@1.

@@ -29,6 +29,13 @@ pub struct Report {
     pub patch_exists: bool,
     pub patch_successfully_applied: bool,
     pub resolved: bool,
+    /// `swebench` 5.x only (absent under older rules): whether an unusable log is certainly the
+    /// environment's fault. Advisory: `resolved` is false either way.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub infra_failure: Option<bool>,
+    /// `swebench` 5.x: the signature that classified an unusable log (`missing_module`, …).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub infra_failure_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub tests_status: Option<TestsStatus>,
 }

@@ -1,4 +1,5 @@
-//! `protege regrade --logs DIR --dataset PATH`: official-layout logs re-graded without a sandbox.
+//! `protege regrade --logs DIR --dataset PATH [--grader auto]`: official-layout logs re-graded
+//! without a sandbox, under the rules of the official version that wrote them (or the chosen ones).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use protege_datasets::TaskSet;
+use protege_harness::grading::rules::GraderChoice;
 use protege_harness::regrade::{Summary, regrade_dir};
 use protege_results::summary::{Category, RunSummary};
 
@@ -32,6 +34,11 @@ pub struct RegradeArgs {
     /// `regrade`.
     #[arg(long)]
     pub run_id: Option<String>,
+    /// The official harness version whose rules grade the logs: swebench-5, swebench-4,
+    /// swebench-2 (whole-log parsing), or auto: each log's own (no start/end markers → 2.x,
+    /// markers without a `>>>>> Test Exit Code` line → 4.x, with one → 5.x).
+    #[arg(long, default_value = "auto")]
+    pub grader: String,
 }
 
 /// `(run_id, model)` from the official layout `…/run_evaluation/<run_id>/<model>`.
@@ -64,8 +71,9 @@ fn run_summary(s: &Summary, set: &TaskSet) -> RunSummary {
 }
 
 pub fn regrade(args: RegradeArgs) -> anyhow::Result<ExitCode> {
+    let choice = GraderChoice::parse(&args.grader).map_err(|e| anyhow::anyhow!("--grader: {e}"))?;
     let set = load_dataset(&args.data)?;
-    let summary = regrade_dir(&args.logs, &set, &args.out)?;
+    let summary = regrade_dir(&args.logs, &set, &args.out, choice)?;
     println!(
         "instances {}  completed {}  resolved {}  unresolved {}  errors {}  empty patches {}",
         summary.instances,
@@ -75,6 +83,19 @@ pub fn regrade(args: RegradeArgs) -> anyhow::Result<ExitCode> {
         summary.error,
         summary.empty_patch
     );
+    let used: Vec<String> = summary
+        .rules_used
+        .iter()
+        .map(|(r, n)| format!("{r} ({n})"))
+        .collect();
+    println!("grading rules ({}): {}", summary.grader, used.join(", "));
+    if !summary.failure_reasons.is_empty() {
+        println!(
+            "likely infrastructure failures {}, ambiguous failures {}",
+            summary.infra_failure_ids.len(),
+            summary.ambiguous_failure_ids.len()
+        );
+    }
     if summary.compared > 0 {
         println!(
             "compared with the official reports: {} of {} agree",

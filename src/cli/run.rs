@@ -10,6 +10,7 @@ use clap::Args;
 use protege_datasets::{TaskSet, mini};
 use protege_harness::events::{EventSink, Fanout, JsonLines};
 use protege_harness::progress::ProgressDisplay;
+use protege_harness::grading::rules::GraderChoice;
 use protege_harness::runner::{self, RunConfig, SandboxKind};
 use protege_policies::Policy;
 use protege_policies::agent::{AgentConfig, AgentPolicy, models};
@@ -78,6 +79,10 @@ pub struct CommonRunArgs {
     /// Re-run an unresolved instance's evaluation up to N times to find flaky tests.
     #[arg(long, default_value_t = 0)]
     pub reruns: usize,
+    /// The official harness version whose rules evaluate and grade: swebench-5 (the current
+    /// official rules), swebench-4 (4.1.0), or auto (for new runs: the current ones).
+    #[arg(long, default_value = "swebench-5")]
+    pub grader: String,
     /// Memory limit of a test container, MiB.
     #[arg(long, default_value_t = 4096)]
     pub memory_mib: i64,
@@ -347,6 +352,9 @@ async fn execute(
         .clone()
         .unwrap_or_else(|| sanitize(&format!("{dataset_label}__{policy_label}")));
     let out_dir = c.out.out.join(&run_id);
+    let rules = GraderChoice::parse(&c.grader)
+        .map_err(|e| anyhow::anyhow!("--grader: {e}"))?
+        .for_new_runs();
     let cfg = RunConfig {
         run_id: run_id.clone(),
         out_dir: out_dir.clone(),
@@ -356,6 +364,7 @@ async fn execute(
         reruns: c.reruns,
         limits: container_limits(c.memory_mib, c.pids),
         reward: load_config(c.config.as_deref())?.reward,
+        rules,
     };
     let manifest = Manifest {
         run_id: run_id.clone(),
@@ -366,6 +375,7 @@ async fn execute(
         predictions_sha256,
         policy: policy.name(),
         sandbox: sandbox_name.clone(),
+        grader: rules.name().into(),
         config: {
             let file = load_config(c.config.as_deref())?;
             let mut config = serde_json::json!({

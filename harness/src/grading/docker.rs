@@ -1,6 +1,6 @@
 //! Evaluating a patch in a fresh Docker container, as the official harness does: write the
-//! patch, apply it (`git apply`, then `git apply --reject`, then `patch --fuzz=5`), run the eval
-//! script, keep its whole output.
+//! patch, apply it with the rules' cascade ([`Rules::apply_commands`]: `git apply`, …,
+//! `patch --fuzz=5`), run the eval script, keep its whole output.
 
 use std::time::Duration;
 
@@ -10,18 +10,12 @@ use protege_sandboxes::{ExecOptions, Sandbox, SandboxError};
 
 use super::EvalOutcome;
 use crate::eval_script::eval_script;
+use crate::grading::rules::Rules;
 use crate::specs::Spec;
 
 /// Where the patch and the eval script are written inside the container.
 const PATCH_PATH: &str = "/tmp/patch.diff";
 const EVAL_PATH: &str = "/eval.sh";
-
-/// The apply methods, tried in order until one succeeds (the official cascade).
-pub const APPLY_COMMANDS: &[&str] = &[
-    "git apply --verbose",
-    "git apply --verbose --reject",
-    "patch --batch --fuzz=5 -p1 -i",
-];
 
 /// Everything an evaluation needs besides the task and patch.
 #[derive(Debug, Clone)]
@@ -31,6 +25,8 @@ pub struct DockerEval {
     pub run_id: String,
     pub limits: ContainerLimits,
     pub test_timeout: Duration,
+    /// The official version whose eval script and apply cascade are used.
+    pub rules: Rules,
 }
 
 fn infra(e: &SandboxError) -> Option<(String, String)> {
@@ -47,7 +43,7 @@ pub async fn evaluate(
 ) -> EvalOutcome {
     let mut out = EvalOutcome {
         environment_id: cfg.image_id.clone(),
-        eval_script: eval_script(task, spec),
+        eval_script: eval_script(task, spec, cfg.rules),
         ..Default::default()
     };
     let sandbox = match DockerSandbox::start(engine, &cfg.image, &cfg.run_id, &cfg.limits).await {
@@ -76,7 +72,14 @@ async fn run_in(sandbox: &DockerSandbox, cfg: &DockerEval, patch: &str, out: &mu
     }
     let apply_opts = ExecOptions::with_timeout(Duration::from_secs(300));
     let mut applied = false;
-    for cmd in APPLY_COMMANDS {
+    for (attempt, cmd) in cfg.rules.apply_commands().iter().enumerate() {
+        if attempt > 0
+            && let Some(cleanup) = cfg.rules.cleanup_between_attempts()
+            && let Err(e) = sandbox.exec(cleanup, &apply_opts).await
+        {
+            out.infra_error = infra(&e);
+            return;
+        }
         let res = match sandbox
             .exec(&format!("{cmd} {PATCH_PATH}"), &apply_opts)
             .await
@@ -97,6 +100,23 @@ async fn run_in(sandbox: &DockerSandbox, cfg: &DockerEval, patch: &str, out: &mu
             "Failed to apply patch to container: {cmd} (exit {:?}):\n{}\n",
             res.exit_code, res.output
         ));
+    }
+    if !applied && let Some(check) = cfg.rules.already_applied_check() {
+        match sandbox
+            .exec(&format!("{check} {PATCH_PATH}"), &apply_opts)
+            .await
+        {
+            Ok(r) if r.success() => {
+                out.apply_log
+                    .push_str(">>>>> Applied Patch: verified already applied\n");
+                applied = true;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                out.infra_error = infra(&e);
+                return;
+            }
+        }
     }
     out.applied = Some(applied);
     if !applied {

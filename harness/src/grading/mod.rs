@@ -5,6 +5,7 @@
 #[cfg(feature = "docker")]
 pub mod docker;
 pub mod report;
+pub mod rules;
 pub mod verdict;
 #[cfg(feature = "wasi")]
 pub mod wasi;

@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use protege_datasets::Task;
+
+pub use super::rules::Rules;
 use serde::{Deserialize, Serialize};
 
 /// A test's outcome as a log parser reads it.
@@ -28,43 +30,13 @@ pub type StatusMap = HashMap<String, TestStatus>;
 
 pub use protege_results::verdict::{Report, SuccessFailure, TestsStatus};
 
-/// A test passed when the log shows it PASSED or XFAIL.
-pub fn test_passed(name: &str, status: &StatusMap) -> bool {
-    status.get(name).is_some_and(|s| s.is_pass())
+/// The official grading of one parsed log under `rules`: FAIL_TO_PASS and PASS_TO_PASS split
+/// into success and failure ([`Rules::tests_status`]).
+pub fn tests_status(task: &Task, status: &StatusMap, rules: Rules) -> TestsStatus {
+    rules.tests_status(task, status)
 }
 
-/// A test failed when the log shows it FAILED or ERROR, or does not show it at all.
-pub fn test_failed(name: &str, status: &StatusMap) -> bool {
-    status
-        .get(name)
-        .is_none_or(|s| matches!(s, TestStatus::Failed | TestStatus::Error))
-}
-
-/// As the official grader does, a SKIPPED test lands in neither list.
-fn split(names: &[String], status: &StatusMap) -> SuccessFailure {
-    let mut out = SuccessFailure::default();
-    for n in names {
-        if test_passed(n, status) {
-            out.success.push(n.clone());
-        } else if test_failed(n, status) {
-            out.failure.push(n.clone());
-        }
-    }
-    out
-}
-
-/// The official grading of one parsed log: FAIL_TO_PASS and PASS_TO_PASS split into success and
-/// failure; resolved when both have no failure (an empty list counts as fully passing).
-pub fn tests_status(task: &Task, status: &StatusMap) -> TestsStatus {
-    TestsStatus {
-        fail_to_pass: split(&task.fail_to_pass, status),
-        pass_to_pass: split(&task.pass_to_pass, status),
-        // The Verified rows carry no FAIL_TO_FAIL / PASS_TO_FAIL lists; kept for the shape.
-        fail_to_fail: SuccessFailure::default(),
-        pass_to_fail: SuccessFailure::default(),
-    }
-}
-
+/// Resolved when neither list has a failure (an empty list counts as fully passing).
 pub fn is_resolved(ts: &TestsStatus) -> bool {
     ts.fail_to_pass.failure.is_empty() && ts.pass_to_pass.failure.is_empty()
 }
@@ -94,6 +66,7 @@ mod tests {
             pass_to_pass: p2p.iter().map(|s| s.to_string()).collect(),
             environment_setup_commit: String::new(),
             created_at: String::new(),
+            ..Default::default()
         }
     }
 
@@ -113,7 +86,8 @@ mod tests {
             ("p2", Error),
             ("p3", Passed),
         ]);
-        let ts = tests_status(&t, &s);
+        // swebench 4.x rules, which these tests were written for
+        let ts = tests_status(&t, &s, Rules::Swebench4);
         assert_eq!(ts.fail_to_pass.success, ["f1", "f2"]);
         assert!(
             ts.fail_to_pass.failure.is_empty(),
@@ -127,10 +101,14 @@ mod tests {
     #[test]
     fn empty_lists_count_as_passed() {
         let t = task(&["f"], &[]);
-        let ts = tests_status(&t, &status(&[("f", TestStatus::Passed)]));
+        let ts = tests_status(&t, &status(&[("f", TestStatus::Passed)]), Rules::Swebench4);
         assert!(is_resolved(&ts));
         let t = task(&[], &[]);
-        assert!(is_resolved(&tests_status(&t, &StatusMap::new())));
+        assert!(is_resolved(&tests_status(
+            &t,
+            &StatusMap::new(),
+            Rules::Swebench4
+        )));
     }
 
     #[test]
@@ -141,6 +119,7 @@ mod tests {
             patch_successfully_applied: true,
             resolved: true,
             tests_status: Some(TestsStatus::default()),
+            ..Default::default()
         };
         let v: serde_json::Value = serde_json::from_str(&report_json("x", &r)).unwrap();
         assert_eq!(v["x"]["patch_is_None"], false);

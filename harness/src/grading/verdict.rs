@@ -4,8 +4,8 @@ use protege_datasets::Task;
 use protege_results::{InfraError, Outcome, Report, Verdict};
 
 use super::EvalOutcome;
-use super::report::{StatusMap, is_resolved, tests_status};
-use crate::eval_script::test_section;
+use super::report::StatusMap;
+use super::rules::{LogRead, Rules};
 use crate::patch::check;
 use crate::specs::Spec;
 
@@ -50,14 +50,18 @@ pub fn precheck(patch: Option<&str>) -> Option<Verdict> {
     }
 }
 
-/// Parses the test section of an evaluation's output with the spec's parser.
-pub fn parse_statuses(spec: &Spec, out: &EvalOutcome) -> StatusMap {
-    spec.parser.parse(test_section(&out.test_output))
+/// The test results of an evaluation's output, read under `rules` (empty when the log is
+/// unusable).
+pub fn parse_statuses(spec: &Spec, out: &EvalOutcome, rules: Rules) -> StatusMap {
+    match rules.read_log(spec.parser, &out.test_output) {
+        LogRead::Results(m) => m,
+        LogRead::Unusable(_) | LogRead::NoReport(_) => StatusMap::new(),
+    }
 }
 
-/// Grades an evaluation that ran.
-pub fn from_outcome(task: &Task, spec: &Spec, out: &EvalOutcome) -> Verdict {
-    let mut report = Report {
+/// Grades an evaluation that ran, under `rules`.
+pub fn from_outcome(task: &Task, spec: &Spec, out: &EvalOutcome, rules: Rules) -> Verdict {
+    let report = Report {
         patch_exists: true,
         patch_successfully_applied: out.applied == Some(true),
         ..Default::default()
@@ -72,22 +76,36 @@ pub fn from_outcome(task: &Task, spec: &Spec, out: &EvalOutcome) -> Verdict {
     }
     if out.applied != Some(true) {
         let mut v = verdict(Outcome::PatchNotApplied, report);
-        v.patch_problem =
-            Some("patch did not apply (git apply, git apply --reject, patch --fuzz=5)".into());
+        v.patch_problem = Some(format!(
+            "patch did not apply ({})",
+            rules.apply_commands().join(", ")
+        ));
         return v;
     }
     if out.timed_out {
         return verdict(Outcome::Timeout, report);
     }
-    let ts = tests_status(task, &parse_statuses(spec, out));
-    report.resolved = is_resolved(&ts);
-    report.tests_status = Some(ts);
-    let outcome = if report.resolved {
-        Outcome::Resolved
-    } else {
-        Outcome::Unresolved
-    };
-    verdict(outcome, report)
+    match rules.grade(task, spec.parser, &out.test_output) {
+        Ok(report) => {
+            let outcome = if report.resolved {
+                Outcome::Resolved
+            } else {
+                Outcome::Unresolved
+            };
+            verdict(outcome, report)
+        }
+        // The official run writes no report: protege's nearest class is a harness failure.
+        Err(why) => infra_verdict_from(report, "official_grader_raises", why),
+    }
+}
+
+fn infra_verdict_from(report: Report, kind: &str, message: &str) -> Verdict {
+    let mut v = verdict(Outcome::InfraError, report);
+    v.infra_error = Some(InfraError {
+        kind: kind.into(),
+        message: message.into(),
+    });
+    v
 }
 
 /// Tests required by the task that failed in `first` but passed in some rerun: flaky, reported

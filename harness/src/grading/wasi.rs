@@ -15,6 +15,7 @@ use protege_sandboxes::{ExecOptions, Sandbox, SandboxError};
 
 use super::EvalOutcome;
 use crate::eval_script::{END_MARKER, START_MARKER};
+use crate::grading::rules::{Rules, TEST_EXIT_CODE};
 use crate::patch::apply::{ApplyOptions, apply_patch};
 use crate::specs::{DETERMINISM_ENV, Spec, test_directives, test_files};
 
@@ -72,7 +73,13 @@ fn shell_quote(s: &str) -> String {
 ///
 /// An empty patch applies nothing and the tests run on the base tree (the runner records empty
 /// patches before evaluation; here it is a way to see FAIL_TO_PASS fail).
-pub async fn evaluate(task: &Task, spec: &Spec, patch: &str, timeout: Duration) -> EvalOutcome {
+pub async fn evaluate(
+    task: &Task,
+    spec: &Spec,
+    patch: &str,
+    timeout: Duration,
+    rules: Rules,
+) -> EvalOutcome {
     let mut out = EvalOutcome {
         environment_id: protege_sandboxes::wasi::environment_id(),
         ..Default::default()
@@ -115,7 +122,7 @@ pub async fn evaluate(task: &Task, spec: &Spec, patch: &str, timeout: Duration) 
             return out;
         }
     };
-    run_in(&sandbox, task, patch, &command, timeout, &mut out).await;
+    run_in(&sandbox, task, patch, &command, timeout, rules, &mut out).await;
     if let Err(e) = sandbox.close().await {
         out.apply_log.push_str(&format!("warning: {e}\n"));
     }
@@ -173,6 +180,7 @@ async fn run_in(
     patch: &str,
     command: &str,
     timeout: Duration,
+    rules: Rules,
     out: &mut EvalOutcome,
 ) {
     let root = sandbox.root().to_owned();
@@ -241,8 +249,10 @@ async fn run_in(
         None => command.to_string(),
     };
     log.push_str(&format!("+ : '{START_MARKER}'\n+ {guest}\n"));
+    let mut exit_code = None;
     match sandbox.exec(command, &opts).await {
         Ok(r) => {
+            exit_code = r.exit_code;
             log.push_str(&r.output);
             if !r.output.ends_with('\n') {
                 log.push('\n');
@@ -262,6 +272,12 @@ async fn run_in(
         }
     }
     log.push_str(&format!("+ : '{END_MARKER}'\n"));
+    if rules.records_exit_code()
+        && let Some(code) = exit_code
+    {
+        // as the eval script's `echo` prints it
+        log.push_str(&format!("{TEST_EXIT_CODE}: {code}\n"));
+    }
     out.test_output = log;
 }
 
@@ -270,6 +286,8 @@ mod tests {
     use super::*;
     use crate::eval_script::test_section;
     use crate::grading::report::{is_resolved, tests_status};
+    // these tests were written for swebench 4.x's rules
+    const RULES: Rules = Rules::Swebench4;
     use crate::specs::for_task;
 
     #[test]
@@ -294,7 +312,7 @@ mod tests {
         let mut t = set.tasks[0].clone();
         let spec = for_task(&t).unwrap();
         t.instance_id = "astropy__astropy-12907".into();
-        let o = evaluate(&t, &spec, "", Duration::from_secs(10)).await;
+        let o = evaluate(&t, &spec, "", Duration::from_secs(10), RULES).await;
         let (kind, msg) = o.infra_error.unwrap();
         assert_eq!(kind, "unsupported");
         assert!(msg.contains("built-in tasks"), "{msg}");
@@ -320,8 +338,8 @@ mod tests {
         let results: Vec<_> = futures_util::stream::iter(set.tasks.iter())
             .map(|t| async move {
                 let spec = for_task(t).unwrap();
-                let gold = evaluate(t, &spec, &t.patch, timeout).await;
-                let empty = evaluate(t, &spec, "", timeout).await;
+                let gold = evaluate(t, &spec, &t.patch, timeout, RULES).await;
+                let empty = evaluate(t, &spec, "", timeout, RULES).await;
                 (t, spec, gold, empty)
             })
             .buffer_unordered(2)
@@ -335,7 +353,7 @@ mod tests {
             assert!(!gold.timed_out, "{id}");
             assert!(gold.environment_id.starts_with("wasi:python-3.12.0@"));
             let st = spec.parser.parse(test_section(&gold.test_output));
-            let ts = tests_status(t, &st);
+            let ts = tests_status(t, &st, RULES);
             assert!(
                 is_resolved(&ts),
                 "{id}: gold not resolved: {ts:?}\n{}",
@@ -344,7 +362,7 @@ mod tests {
 
             assert!(empty.infra_error.is_none(), "{id}: {:?}", empty.infra_error);
             let st = spec.parser.parse(test_section(&empty.test_output));
-            let ts = tests_status(t, &st);
+            let ts = tests_status(t, &st, RULES);
             assert!(!is_resolved(&ts), "{id}: empty patch resolved");
             assert!(ts.fail_to_pass.success.is_empty(), "{id}: {ts:?}");
             assert!(ts.pass_to_pass.failure.is_empty(), "{id}: {ts:?}");
@@ -357,7 +375,7 @@ mod tests {
         let t = &set.tasks[0];
         let spec = for_task(t).unwrap();
         let bad = "--- a/nope.py\n+++ b/nope.py\n@@ -1 +1 @@\n-x\n+y\n";
-        let o = evaluate(t, &spec, bad, Duration::from_secs(60)).await;
+        let o = evaluate(t, &spec, bad, Duration::from_secs(60), RULES).await;
         if let Some((kind, _)) = &o.infra_error {
             assert_eq!(kind, "engine_unavailable");
             eprintln!("SKIPPED: the WASI runtime cannot be fetched here");

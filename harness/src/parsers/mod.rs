@@ -14,6 +14,7 @@ pub mod sympy;
 use std::borrow::Cow;
 
 use crate::grading::report::StatusMap;
+use crate::grading::rules::Rules;
 
 /// Which parser reads a repository's test log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -52,14 +53,52 @@ impl LogParser {
         LogParser::Sympy,
     ];
 
-    /// Parses a log (the whole log, or the part between the eval script's markers). Line ends
+    /// The parser a dataset's `log_parser` column names (`swebench` 5.x's registry names,
+    /// per-repository aliases included).
+    pub fn from_official_name(name: &str) -> Option<LogParser> {
+        Some(match name {
+            "parse_log_pytest"
+            | "parse_log_astroid"
+            | "parse_log_flask"
+            | "parse_log_marshmallow"
+            | "parse_log_pvlib"
+            | "parse_log_pyvista"
+            | "parse_log_sqlfluff"
+            | "parse_log_xarray" => LogParser::Pytest,
+            "parse_log_pytest_options"
+            | "parse_log_pydicom"
+            | "parse_log_requests"
+            | "parse_log_pylint" => LogParser::PytestOptions,
+            "parse_log_pytest_v2"
+            | "parse_log_astropy"
+            | "parse_log_scikit"
+            | "parse_log_sphinx" => LogParser::PytestV2,
+            "parse_log_matplotlib" => LogParser::Matplotlib,
+            "parse_log_seaborn" => LogParser::Seaborn,
+            "parse_log_django" => LogParser::Django,
+            "parse_log_sympy" => LogParser::Sympy,
+            _ => return None,
+        })
+    }
+
+    /// Parses a log (the whole log, or the part between the eval script's markers) under the
+    /// 4.x (and 2.x) rules. Line ends
     /// are read as Python's text mode reads them: `\r\n` and a lone `\r` both end a line.
     pub fn parse(self, log: &str) -> StatusMap {
+        self.parse_under(log, Rules::Swebench4)
+    }
+
+    /// Parses a log as the given rules' version of this parser reads it: only the pytest-v2
+    /// names differ (`swebench` 5.x keeps names with spaces whole; [`pytest::Flavor::V2WholeIds`]).
+    pub fn parse_under(self, log: &str, rules: Rules) -> StatusMap {
         let log = normalize_newlines(log);
         let log = log.as_ref();
         match self {
             LogParser::Pytest => pytest::parse(log, pytest::Flavor::Plain),
             LogParser::PytestOptions => pytest::parse(log, pytest::Flavor::Options),
+            LogParser::PytestV2 if rules == Rules::Swebench5 => {
+                pytest::parse(log, pytest::Flavor::V2WholeIds)
+            }
             LogParser::PytestV2 => pytest::parse(log, pytest::Flavor::V2),
             LogParser::Matplotlib => pytest::parse(log, pytest::Flavor::Matplotlib),
             LogParser::Seaborn => pytest::parse(log, pytest::Flavor::Seaborn),

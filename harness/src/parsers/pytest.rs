@@ -30,6 +30,11 @@ pub enum Flavor {
     Options,
     /// Colour escapes (and `[32m`-style remnants of them) are removed before reading.
     V2,
+    /// As [`Flavor::V2`], with `swebench` 5.x's names for status-first lines: the whole rest of
+    /// the line (words joined by one space), cut at the first ` - ` on FAILED lines only, and no
+    /// cut name (5.x matches the datasets' cut names by prefix instead). An `XFAIL id - reason`
+    /// line therefore names `id - reason`, as officially.
+    V2WholeIds,
     /// `MouseButton.LEFT` / `MouseButton.RIGHT` are written `1` / `3`.
     Matplotlib,
     Seaborn,
@@ -84,9 +89,13 @@ struct State {
 /// the flavour's spelling of names.
 fn clean_line(raw: &str, flavor: Flavor) -> Cow<'_, str> {
     let mut line = Cow::Borrowed(raw);
-    if line.bytes().any(|b| b < 0x20 && b != b'\t') || (flavor == Flavor::V2 && line.contains('['))
+    if line.bytes().any(|b| b < 0x20 && b != b'\t')
+        || (matches!(flavor, Flavor::V2 | Flavor::V2WholeIds) && line.contains('['))
     {
-        line = Cow::Owned(strip_escapes(&line, flavor == Flavor::V2));
+        line = Cow::Owned(strip_escapes(
+            &line,
+            matches!(flavor, Flavor::V2 | Flavor::V2WholeIds),
+        ));
     }
     if flavor == Flavor::Matplotlib && line.contains("MouseButton.") {
         line = Cow::Owned(
@@ -159,6 +168,15 @@ fn read_line(line: &str, flavor: Flavor, st: &mut State) {
         }
         if key.starts_with(['[', '(']) {
             // `SKIPPED [2] file.py:12: reason`, unittest's `FAILED (failures=1)`
+            return;
+        }
+        if flavor == Flavor::V2WholeIds {
+            let rest = match status {
+                TestStatus::Failed => rest.split(" - ").next().unwrap_or(rest),
+                _ => rest,
+            };
+            let name = py_split(rest).collect::<Vec<_>>().join(" ");
+            st.map.insert(name, status);
             return;
         }
         let full = full_name(rest, key);

@@ -340,6 +340,7 @@ mod tests {
             pass_to_pass: vec![],
             environment_setup_commit: "e".into(),
             created_at: String::new(),
+            ..Default::default()
         }
     }
 

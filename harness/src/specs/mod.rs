@@ -101,18 +101,32 @@ pub enum SpecError {
         repo: String,
         version: String,
     },
+    #[error(
+        "{instance}: column `log_parser` names `{name}`, which is no parser protege has (the Python parsers of swebench 5.x: parse_log_pytest, parse_log_pytest_options, parse_log_pytest_v2, parse_log_matplotlib, parse_log_seaborn, parse_log_django, parse_log_sympy and their per-repository aliases)"
+    )]
+    UnknownParser { instance: String, name: String },
 }
 
-/// The spec of a task's repository and version.
+/// The spec of a task's repository and version; a row's `log_parser` column, when present,
+/// chooses the parser (as `swebench` 5.x takes it from the row).
 pub fn for_task(task: &Task) -> Result<Spec, SpecError> {
-    if task.repo.starts_with("protege-mini/") {
-        return Ok(mini());
+    let mut spec = if task.repo.starts_with("protege-mini/") {
+        mini()
+    } else {
+        for_repo_version(&task.repo, &task.version).ok_or_else(|| SpecError::Unknown {
+            instance: task.instance_id.clone(),
+            repo: task.repo.clone(),
+            version: task.version.clone(),
+        })?
+    };
+    if let Some(name) = &task.log_parser {
+        spec.parser =
+            LogParser::from_official_name(name).ok_or_else(|| SpecError::UnknownParser {
+                instance: task.instance_id.clone(),
+                name: name.clone(),
+            })?;
     }
-    for_repo_version(&task.repo, &task.version).ok_or_else(|| SpecError::Unknown {
-        instance: task.instance_id.clone(),
-        repo: task.repo.clone(),
-        version: task.version.clone(),
-    })
+    Ok(spec)
 }
 
 /// The spec of a repository (`owner/name`) at a version, when the tables know it.
@@ -404,6 +418,7 @@ mod tests {
             pass_to_pass: vec![],
             environment_setup_commit: String::new(),
             created_at: String::new(),
+            ..Default::default()
         }
     }
 
@@ -425,6 +440,20 @@ diff --git a/tests/validators/valid_urls.txt b/tests/validators/valid_urls.txt\n
 @@ -1,1 +1,1 @@\n\
 --- a/not/a/header\n\
 +x\n";
+
+    #[test]
+    fn a_rows_log_parser_column_chooses_the_parser() {
+        let mut t = task("pallets/flask", "2.3", "");
+        assert_eq!(for_task(&t).unwrap().parser, LogParser::Pytest);
+        t.log_parser = Some("parse_log_sphinx".into());
+        assert_eq!(for_task(&t).unwrap().parser, LogParser::PytestV2);
+        t.log_parser = Some("parse_log_jest".into());
+        let e = for_task(&t).unwrap_err().to_string();
+        assert!(
+            e.contains("`log_parser`") && e.contains("parse_log_jest"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn test_files_are_the_patched_files_that_exist_before() {

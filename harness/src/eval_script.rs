@@ -10,7 +10,13 @@ pub const END_MARKER: &str = ">>>>> End Test Output";
 /// Heredoc delimiter for the test patch; chosen to never occur in a patch.
 pub const HEREDOC: &str = "EOF_114329324912";
 
-/// The eval script for a task: the official harness's script for the task's repository and
+/// The eval script for a task: its task set's (`crate::sets`), which for SWE-bench is
+/// [`swe_bench_eval_script`].
+pub fn eval_script(task: &Task, spec: &Spec) -> String {
+    crate::sets::for_task(task).eval_script(task, spec)
+}
+
+/// SWE-bench's eval script for a task: the official harness's script for the task's repository and
 /// version, plus protege's [`DETERMINISM_ENV`] exports and the output markers. In order:
 ///
 /// 1. activate the environment, `cd /testbed`, the spec's locale commands and exports, then
@@ -25,7 +31,7 @@ pub const HEREDOC: &str = "EOF_114329324912";
 ///
 /// harness/tests/parity.rs checks every Verified script against the official one;
 /// docs/parity.md lists the differences.
-pub fn eval_script(task: &Task, spec: &Spec) -> String {
+pub fn swe_bench_eval_script(task: &Task, spec: &Spec) -> String {
     let base = &task.base_commit;
     let files = test_files(&task.test_patch).join(" ");
     let mut s = String::from("#!/bin/bash\nset -uxo pipefail\n");
@@ -122,6 +128,8 @@ mod tests {
             pass_to_pass: vec![],
             environment_setup_commit: String::new(),
             created_at: String::new(),
+            set: String::new(),
+            extra: Default::default(),
         };
         let spec = for_repo_version("django/django", "3.1").unwrap();
         let s = eval_script(&task, &spec);

@@ -12,6 +12,7 @@ pub mod regrade;
 pub mod rollout;
 pub mod runner;
 pub mod serve;
+pub mod sets;
 pub mod specs;
 #[cfg(feature = "wasi")]
 pub mod workspace;

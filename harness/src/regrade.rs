@@ -27,10 +27,7 @@ use std::path::{Path, PathBuf};
 use protege_datasets::{Task, TaskSet};
 use serde::{Deserialize, Serialize};
 
-use crate::eval_script::test_section;
-use crate::grading::report::{
-    Report, SuccessFailure, TestsStatus, is_resolved, report_json, tests_status,
-};
+use crate::grading::report::{Report, SuccessFailure, TestsStatus, report_json};
 use crate::specs;
 
 /// Markers the official harness writes into a log when the run went wrong.
@@ -112,15 +109,16 @@ pub fn grade_log(task: &Task, log: &str) -> Outcome {
     if BAD_LOG_MARKERS.iter().any(|m| log.contains(m)) {
         return Outcome::Report(report);
     }
-    let mut status = spec.parser.parse(test_section(log));
-    if status.is_empty() {
-        // the official grader's fallback: test output outside the markers (stderr)
-        status = spec.parser.parse(log);
-    }
-    let ts = tests_status(task, &status);
+    // the task set's parser and rule (SWE-bench's official ones for SWE-bench tasks); a set
+    // that finds no test output in the log grades nothing
+    let rules = crate::sets::for_task(task);
+    let Some(status) = rules.parse(task, &spec, log) else {
+        return Outcome::Report(report);
+    };
+    let graded = rules.grade(task, &status);
     report.patch_successfully_applied = true;
-    report.resolved = is_resolved(&ts);
-    report.tests_status = Some(ts);
+    report.resolved = graded.resolved;
+    report.tests_status = graded.tests_status;
     Outcome::Report(report)
 }
 
@@ -270,8 +268,14 @@ pub fn regrade_dir(logs: &Path, tasks: &TaskSet, out: &Path) -> Result<Summary, 
                 summary.errors.insert(id.clone(), *kind);
             }
         }
-        if let Some(official) = official_report(&dir, &id)? {
+        if let Some(mut official) = official_report(&dir, &id)? {
             summary.compared += 1;
+            // a set whose reports never set the flag (SWE-smith) is not compared on it
+            if !crate::sets::for_task(task).reports_patch_applied()
+                && let (Some(o), Outcome::Report(mine)) = (official.as_mut(), &outcome)
+            {
+                o.patch_successfully_applied = mine.patch_successfully_applied;
+            }
             match compare(&id, official.as_ref(), &outcome) {
                 None => summary.matches += 1,
                 Some(m) => summary.mismatches.push(m),
@@ -332,8 +336,10 @@ fn official_report(dir: &Path, id: &str) -> Result<Option<Option<Report>>, Regra
         Ok(bytes) => {
             let mut m: BTreeMap<String, Report> = match serde_json::from_slice(&bytes) {
                 Ok(m) => m,
-                // an unreadable report is an official error, as the official run report counts it
-                Err(_) => return Ok(Some(None)),
+                Err(_) => {
+                    // SWE-smith writes the report itself, not wrapped in `{id: …}`
+                    return Ok(Some(serde_json::from_slice::<Report>(&bytes).ok()));
+                }
             };
             Ok(Some(m.remove(id)))
         }
@@ -444,6 +450,8 @@ mod tests {
             ],
             environment_setup_commit: String::new(),
             created_at: String::new(),
+            set: String::new(),
+            extra: Default::default(),
         }
     }
 

@@ -50,6 +50,9 @@ pub struct EvalArgs {
     pub dataset: Option<String>,
     #[arg(long)]
     pub instances: Vec<String>,
+    /// Image names for a private registry (see `protege run --help`).
+    #[arg(long)]
+    pub image_template: Option<String>,
     #[command(flatten)]
     pub common: CommonRunArgs,
 }
@@ -211,6 +214,7 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let mut set = load_dataset(&DatasetArgs {
         dataset,
         instances: args.instances,
+        image_template: args.image_template,
     })?;
     let sha = replay.predictions.sha256.clone();
     let policy: Arc<dyn Policy> = Arc::new(replay);

@@ -94,6 +94,8 @@ mod tests {
             pass_to_pass: p2p.iter().map(|s| s.to_string()).collect(),
             environment_setup_commit: String::new(),
             created_at: String::new(),
+            set: String::new(),
+            extra: Default::default(),
         }
     }
 

@@ -4,8 +4,7 @@ use protege_datasets::Task;
 use protege_results::{InfraError, Outcome, Report, Verdict};
 
 use super::EvalOutcome;
-use super::report::{StatusMap, is_resolved, tests_status};
-use crate::eval_script::test_section;
+use super::report::StatusMap;
 use crate::patch::check;
 use crate::specs::Spec;
 
@@ -50,9 +49,12 @@ pub fn precheck(patch: Option<&str>) -> Option<Verdict> {
     }
 }
 
-/// Parses the test section of an evaluation's output with the spec's parser.
-pub fn parse_statuses(spec: &Spec, out: &EvalOutcome) -> StatusMap {
-    spec.parser.parse(test_section(&out.test_output))
+/// Parses an evaluation's output as the task's set does (SWE-bench: the test section, with the
+/// spec's parser); empty when the set finds no test output.
+pub fn parse_statuses(task: &Task, spec: &Spec, out: &EvalOutcome) -> StatusMap {
+    crate::sets::for_task(task)
+        .parse(task, spec, &out.test_output)
+        .unwrap_or_default()
 }
 
 /// Grades an evaluation that ran.
@@ -79,9 +81,17 @@ pub fn from_outcome(task: &Task, spec: &Spec, out: &EvalOutcome) -> Verdict {
     if out.timed_out {
         return verdict(Outcome::Timeout, report);
     }
-    let ts = tests_status(task, &parse_statuses(spec, out));
-    report.resolved = is_resolved(&ts);
-    report.tests_status = Some(ts);
+    // the task set's grading rule (SWE-bench's official one for SWE-bench tasks)
+    let rules = crate::sets::for_task(task);
+    let graded = match rules.parse(task, spec, &out.test_output) {
+        Some(status) => rules.grade(task, &status),
+        None => crate::sets::Graded {
+            tests_status: None,
+            resolved: false,
+        },
+    };
+    report.resolved = graded.resolved;
+    report.tests_status = graded.tests_status;
     let outcome = if report.resolved {
         Outcome::Resolved
     } else {

@@ -340,6 +340,8 @@ mod tests {
             pass_to_pass: vec![],
             environment_setup_commit: "e".into(),
             created_at: String::new(),
+            set: String::new(),
+            extra: Default::default(),
         }
     }
 

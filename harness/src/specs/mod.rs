@@ -101,10 +101,19 @@ pub enum SpecError {
         repo: String,
         version: String,
     },
+    /// The task's own description of its environment (SWE-rebench's `install_config`) is unusable.
+    #[error("{instance}: {message}")]
+    Invalid { instance: String, message: String },
 }
 
-/// The spec of a task's repository and version.
+/// The spec of a task: its task set's (`crate::sets`), which for SWE-bench is
+/// [`swe_bench_spec`].
 pub fn for_task(task: &Task) -> Result<Spec, SpecError> {
+    crate::sets::for_task(task).spec(task)
+}
+
+/// SWE-bench's spec of a task: the mini set's, or the tables' for its repository and version.
+pub fn swe_bench_spec(task: &Task) -> Result<Spec, SpecError> {
     if task.repo.starts_with("protege-mini/") {
         return Ok(mini());
     }
@@ -404,6 +413,8 @@ mod tests {
             pass_to_pass: vec![],
             environment_setup_commit: String::new(),
             created_at: String::new(),
+            set: String::new(),
+            extra: Default::default(),
         }
     }
 

@@ -5,7 +5,9 @@
 //! Each set's own rule is pinned by a case SWE-bench's rule would grade differently.
 //!
 //! The images are derived from the mini images (`protege images build --dataset mini`), named
-//! `protege-sets-test/…`, and removed at the end of each test.
+//! `protege-sets-test/…`, and removed at the end of each test. Each test's run ids are its own:
+//! a run removes every container labelled with its run id when it ends, so two tests running at
+//! once under one run id would stop each other's containers.
 
 mod common;
 
@@ -161,11 +163,11 @@ fn swe_smith_shaped_mini() {
             "--out",
             out,
             "--run-id",
-            "gold",
+            "smith-gold",
         ],
         tmp.path(),
     );
-    let gold = tmp.path().join("gold");
+    let gold = tmp.path().join("smith-gold");
     assert_eq!(outcome_of(&records(&gold), &id), "resolved");
     let r = report(&gold, &id);
     assert!(strings(&r["tests_status"]["PASS_TO_PASS"]["success"]).contains(&ghost.to_string()));
@@ -203,11 +205,11 @@ fn swe_smith_shaped_mini() {
             "--out",
             out,
             "--run-id",
-            "nofix",
+            "smith-nofix",
         ],
         tmp.path(),
     );
-    let nofix = tmp.path().join("nofix");
+    let nofix = tmp.path().join("smith-nofix");
     assert_eq!(outcome_of(&records(&nofix), &id), "unresolved");
     let r = report(&nofix, &id);
     assert_eq!(
@@ -226,12 +228,12 @@ fn swe_smith_shaped_mini() {
             "--out",
             out,
             "--run-id",
-            "empty",
+            "smith-empty",
         ],
         tmp.path(),
     );
     assert_ne!(
-        outcome_of(&records(&tmp.path().join("empty")), &id),
+        outcome_of(&records(&tmp.path().join("smith-empty")), &id),
         "resolved"
     );
 }
@@ -312,13 +314,15 @@ fn r2e_shaped_mini() {
             "--out",
             out,
             "--run-id",
-            "gold",
+            "r2e-gold",
         ],
         tmp.path(),
     );
-    let gold = tmp.path().join("gold");
+    let gold = tmp.path().join("r2e-gold");
     let recs = records(&gold);
-    assert_eq!(outcome_of(&recs, "calcexpr__exact"), "resolved", "{recs:?}");
+    let log =
+        fs::read_to_string(gold.join("logs/calcexpr__exact/test_output.txt")).unwrap_or_default();
+    assert_eq!(outcome_of(&recs, "calcexpr__exact"), "resolved", "{log}");
     assert_eq!(outcome_of(&recs, "calcexpr__fewer"), "unresolved");
     let r = report(&gold, "calcexpr__fewer");
     assert!(
@@ -346,12 +350,12 @@ fn r2e_shaped_mini() {
             "--out",
             out,
             "--run-id",
-            "nofix",
+            "r2e-nofix",
         ],
         tmp.path(),
     );
     assert_eq!(
-        outcome_of(&records(&tmp.path().join("nofix")), "calcexpr__exact"),
+        outcome_of(&records(&tmp.path().join("r2e-nofix")), "calcexpr__exact"),
         "unresolved"
     );
 }
@@ -395,11 +399,11 @@ fn swe_rebench_shaped_mini() {
             "--out",
             out,
             "--run-id",
-            "gold",
+            "rebench-gold",
         ],
         tmp.path(),
     );
-    let gold = tmp.path().join("gold");
+    let gold = tmp.path().join("rebench-gold");
     assert_eq!(outcome_of(&records(&gold), id), "resolved");
     let script = fs::read_to_string(gold.join("logs").join(id).join("eval.sh")).unwrap();
     assert!(
@@ -437,12 +441,12 @@ fn swe_rebench_shaped_mini() {
             "--out",
             out,
             "--run-id",
-            "nofix",
+            "rebench-nofix",
         ],
         tmp.path(),
     );
     assert_eq!(
-        outcome_of(&records(&tmp.path().join("nofix")), id),
+        outcome_of(&records(&tmp.path().join("rebench-nofix")), id),
         "unresolved"
     );
     // an unknown placeholder is refused before anything runs

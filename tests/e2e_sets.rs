@@ -216,6 +216,10 @@ fn swe_smith_shaped_mini() {
         strings(&r["tests_status"]["FAIL_TO_PASS"]["failure"]),
         strings(&row["FAIL_TO_PASS"])
     );
+    let buggy = fs::read_to_string(mini_dir(src).join("repo/calcexpr/parser.py")).unwrap();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(check_smith_workspace(task, &buggy));
     run(
         &[
             "run",
@@ -236,6 +240,52 @@ fn swe_smith_shaped_mini() {
         outcome_of(&records(&tmp.path().join("smith-empty")), &id),
         "resolved"
     );
+}
+
+/// The workspace a policy acts in starts at the bug, with no history that shows the fix, and
+/// the policy's diff is taken against that start.
+async fn check_smith_workspace(task: &protege_datasets::Task, buggy: &str) {
+    use protege_harness::grader::{Grader, SandboxKind};
+    use protege_sandboxes::{ExecOptions, Sandbox};
+    let engine = protege_sandboxes::docker::DockerEngine::connect().await;
+    let grader = Grader::new(
+        engine,
+        "smith-workspace".into(),
+        Default::default(),
+        std::time::Duration::from_secs(120),
+        0,
+    );
+    let env = grader.environment(task, SandboxKind::Docker).await;
+    let ws = grader.open_workspace(task, &env).await.expect("workspace");
+    let file = ws.read_file("/testbed/calcexpr/parser.py").await.unwrap();
+    assert_eq!(String::from_utf8(file).unwrap(), buggy);
+    let opts = ExecOptions::with_timeout(std::time::Duration::from_secs(60));
+    let log = ws
+        .exec("git log --all --oneline | wc -l; ls /tmp", &opts)
+        .await
+        .unwrap();
+    assert_eq!(
+        log.output.lines().next().unwrap().trim(),
+        "1",
+        "{}",
+        log.output
+    );
+    assert!(
+        !log.output.contains("protege_swesmith_bug"),
+        "{}",
+        log.output
+    );
+    assert_eq!(ws.diff(&task.base_commit).await.unwrap(), "");
+    ws.exec("echo '# edited' >> calcexpr/parser.py", &opts)
+        .await
+        .unwrap();
+    let d = ws.diff(&task.base_commit).await.unwrap();
+    assert!(
+        d.contains("+# edited") && !d.contains("UNARY_PRECEDENCE"),
+        "{d}"
+    );
+    ws.close().await.unwrap();
+    grader.remove_all().await;
 }
 
 #[test]

@@ -17,6 +17,9 @@ use serde_json::json;
 
 const CHILD: &str = "SETS_LOAD_CHILD";
 
+/// One generated row: index, bug patch, problem statement, FAIL_TO_PASS, PASS_TO_PASS.
+type Row = (usize, String, String, Vec<String>, Vec<String>);
+
 fn patch(i: usize) -> String {
     let mut p = format!(
         "diff --git a/pkg/mod_{m}.py b/pkg/mod_{m}.py\nindex 1111111..2222222 100644\n--- a/pkg/mod_{m}.py\n+++ b/pkg/mod_{m}.py\n@@ -10,12 +10,11 @@ def f_{i}(x):\n",
@@ -50,7 +53,7 @@ fn statement(i: usize) -> String {
     )
 }
 
-fn rows(n: usize) -> impl Iterator<Item = (usize, String, String, Vec<String>, Vec<String>)> {
+fn rows(n: usize) -> impl Iterator<Item = Row> {
     (0..n).map(|i| {
         (
             i,
@@ -95,14 +98,10 @@ fn write_parquet(path: &Path, n: usize) {
     let mut writer = None;
     let all: Vec<_> = rows(n).collect();
     for chunk in all.chunks(5000) {
-        let strs =
-            |f: &dyn Fn(&(usize, String, String, Vec<String>, Vec<String>)) -> String| -> ArrayRef {
-                Arc::new(StringArray::from(chunk.iter().map(f).collect::<Vec<_>>()))
-            };
-        let list = |f: &dyn Fn(
-            &(usize, String, String, Vec<String>, Vec<String>),
-        ) -> &Vec<String>|
-         -> ArrayRef {
+        let strs = |f: &dyn Fn(&Row) -> String| -> ArrayRef {
+            Arc::new(StringArray::from(chunk.iter().map(f).collect::<Vec<_>>()))
+        };
+        let list = |f: &dyn Fn(&Row) -> &Vec<String>| -> ArrayRef {
             let mut b = ListBuilder::new(StringBuilder::new());
             for r in chunk {
                 for t in f(r) {

@@ -246,7 +246,7 @@ fn swe_smith_shaped_mini() {
 /// the policy's diff is taken against that start.
 async fn check_smith_workspace(task: &protege_datasets::Task, buggy: &str) {
     use protege_harness::grader::{Grader, SandboxKind};
-    use protege_sandboxes::{ExecOptions, Sandbox};
+    use protege_sandboxes::ExecOptions;
     let engine = protege_sandboxes::docker::DockerEngine::connect().await;
     let grader = Grader::new(
         engine,

@@ -18,6 +18,11 @@
 //! | empty `patch.diff` | not evaluated (an empty-patch instance) | same, no report |
 //! | no start/end markers (older harness versions) | the whole log is parsed | same ([`crate::eval_script::test_section`]) |
 //! | markers present but nothing parsed between them | the whole log is parsed again | same |
+//!
+//! Each task is parsed and graded by its task set's rules (`crate::sets`): SWE-bench's above;
+//! SWE-smith's cut the log at its traced markers (none: nothing graded) and count a test missing
+//! from the log as passed. SWE-smith's own `report.json` (not wrapped in `{id: …}`, and always
+//! `patch_successfully_applied: false`) is read as well, and that flag is not compared for it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

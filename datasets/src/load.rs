@@ -48,17 +48,13 @@ pub fn load_files_with(
                 |n| n.to_string_lossy().to_string()
             )
         ));
-        let rows = if is_parquet(path, &bytes) {
-            parquet_rows(path, bytes)?
-        } else {
-            json_rows(path, &bytes)?
-        };
-        for (line, row) in rows {
+        // rows are mapped as they are read, so a large file never holds every row as JSON
+        each_row(path, bytes, &mut |line, row| {
             let row = match row {
                 Ok(v) => v,
                 Err(message) => {
                     rejected.push(format!("{}:{line}: {message}", path.display()));
-                    continue;
+                    return;
                 }
             };
             match map(&row) {
@@ -70,7 +66,7 @@ pub fn load_files_with(
                 Ok(task) => tasks.push(task),
                 Err(message) => rejected.push(format!("{}:{line}: {message}", path.display())),
             }
-        }
+        })?;
     }
     if tasks.is_empty() && rejected.is_empty() {
         return Err(DatasetError::File {
@@ -127,19 +123,43 @@ pub(crate) fn json_rows(path: &Path, bytes: &[u8]) -> Result<Vec<Row>, DatasetEr
         .collect())
 }
 
-/// Parquet rows through arrow's JSON writer, so every column type (plain, large or view strings,
-/// numbers, lists) reaches `Task::from_json` the same way JSONL rows do.
-fn parquet_rows(path: &Path, bytes: Vec<u8>) -> Result<Vec<Row>, DatasetError> {
+/// Calls `f` with each row of a file and its 1-based line (JSONL), list index + 1 (a JSON
+/// list) or row number (Parquet). Parquet rows go through arrow's JSON writer one batch at a
+/// time, so every column type (plain, large or view strings, numbers, lists) reaches the row
+/// mapper the same way JSONL rows do.
+fn each_row(
+    path: &Path,
+    bytes: Vec<u8>,
+    f: &mut dyn FnMut(usize, Result<Value, String>),
+) -> Result<(), DatasetError> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let err = |message: String| DatasetError::File {
         path: path.to_owned(),
         message,
     };
+    if !is_parquet(path, &bytes) {
+        let text = std::str::from_utf8(&bytes).map_err(|e| err(format!("not UTF-8 text: {e}")))?;
+        if text.trim_start().starts_with('[') {
+            for (line, row) in json_rows(path, &bytes)? {
+                f(line, row);
+            }
+            return Ok(());
+        }
+        for (i, l) in text.lines().enumerate() {
+            if !l.trim().is_empty() {
+                f(
+                    i + 1,
+                    serde_json::from_str::<Value>(l).map_err(|e| format!("malformed JSON: {e}")),
+                );
+            }
+        }
+        return Ok(());
+    }
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
         .map_err(|e| err(format!("not a readable Parquet file: {e}")))?
         .build()
         .map_err(|e| err(format!("cannot read Parquet: {e}")))?;
-    let mut rows = Vec::new();
+    let mut n = 0;
     for batch in reader {
         let batch = batch.map_err(|e| err(format!("cannot read Parquet batch: {e}")))?;
         let mut out = Vec::new();
@@ -157,11 +177,13 @@ fn parquet_rows(path: &Path, bytes: Vec<u8>) -> Result<Vec<Row>, DatasetError> {
         } else {
             serde_json::from_slice(&out).map_err(|e| err(format!("internal JSON error: {e}")))?
         };
+        drop(out);
         for v in values {
-            rows.push((rows.len() + 1, Ok(v)));
+            n += 1;
+            f(n, Ok(v));
         }
     }
-    Ok(rows)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod http;
+pub mod hub;
 pub mod load;
 pub mod mini;
 pub mod prediction;

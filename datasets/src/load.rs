@@ -8,48 +8,79 @@ use serde_json::Value;
 
 use crate::{DatasetError, Task, TaskSet, sha256_hex};
 
-/// Loads a task file. A row that fails to parse is rejected with its file, line and field named;
-/// the remaining rows still load. A repeated instance id keeps the first row and rejects the rest.
+/// A row mapper: one JSON row of a set's public schema → a task, or what is wrong with it.
+pub type RowMapper<'a> = &'a dyn Fn(&Value) -> Result<Task, String>;
+
+/// Loads a task file in SWE-bench's schema. A row that fails to parse is rejected with its
+/// file, line and field named; the remaining rows still load. A repeated instance id keeps the
+/// first row and rejects the rest.
 pub fn load_tasks(path: &Path) -> Result<TaskSet, DatasetError> {
-    let bytes = fs::read(path).map_err(|source| DatasetError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let rows = if is_parquet(path, &bytes) {
-        parquet_rows(path, &bytes)?
-    } else {
-        json_rows(path, &bytes)?
-    };
+    load_tasks_with(path, &Task::from_json)
+}
+
+/// As [`load_tasks`], with each row read by `map` (a task set's own schema).
+pub fn load_tasks_with(path: &Path, map: RowMapper<'_>) -> Result<TaskSet, DatasetError> {
+    load_files_with(&[path.to_owned()], &path.display().to_string(), map)
+}
+
+/// Loads several files of one set (the shards of a published split) as one task set named
+/// `name`. Its sha256 is the file's for one file; for several, the sha256 of their
+/// `sha256sum`-style listing (`<sha256>  <file name>` lines, in order).
+pub fn load_files_with(
+    paths: &[std::path::PathBuf],
+    name: &str,
+    map: RowMapper<'_>,
+) -> Result<TaskSet, DatasetError> {
     let mut tasks = Vec::new();
     let mut rejected = Vec::new();
     let mut seen = HashSet::new();
-    for (line, row) in rows {
-        let row = match row {
-            Ok(v) => v,
-            Err(message) => {
-                rejected.push(format!("{}:{line}: {message}", path.display()));
-                continue;
+    let mut digests = Vec::new();
+    for path in paths {
+        let bytes = fs::read(path).map_err(|source| DatasetError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        digests.push(format!(
+            "{}  {}\n",
+            sha256_hex(&bytes),
+            path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().to_string()
+            )
+        ));
+        // rows are mapped as they are read, so a large file never holds every row as JSON
+        each_row(path, bytes, &mut |line, row| {
+            let row = match row {
+                Ok(v) => v,
+                Err(message) => {
+                    rejected.push(format!("{}:{line}: {message}", path.display()));
+                    return;
+                }
+            };
+            match map(&row) {
+                Ok(task) if !seen.insert(task.instance_id.clone()) => rejected.push(format!(
+                    "{}:{line}: duplicate instance_id `{}` (the first row is kept)",
+                    path.display(),
+                    task.instance_id
+                )),
+                Ok(task) => tasks.push(task),
+                Err(message) => rejected.push(format!("{}:{line}: {message}", path.display())),
             }
-        };
-        match Task::from_json(&row) {
-            Ok(task) if !seen.insert(task.instance_id.clone()) => rejected.push(format!(
-                "{}:{line}: duplicate instance_id `{}` (the first row is kept)",
-                path.display(),
-                task.instance_id
-            )),
-            Ok(task) => tasks.push(task),
-            Err(message) => rejected.push(format!("{}:{line}: {message}", path.display())),
-        }
+        })?;
     }
     if tasks.is_empty() && rejected.is_empty() {
         return Err(DatasetError::File {
-            path: path.to_owned(),
+            path: paths.first().cloned().unwrap_or_default(),
             message: "no tasks in file".into(),
         });
     }
+    let sha256 = match digests.as_slice() {
+        [one] => one[..64].to_string(),
+        all => sha256_hex(all.concat().as_bytes()),
+    };
     Ok(TaskSet {
-        name: path.display().to_string(),
-        sha256: sha256_hex(&bytes),
+        name: name.to_string(),
+        sha256,
         tasks,
         rejected,
     })
@@ -92,19 +123,43 @@ pub(crate) fn json_rows(path: &Path, bytes: &[u8]) -> Result<Vec<Row>, DatasetEr
         .collect())
 }
 
-/// Parquet rows through arrow's JSON writer, so every column type (plain, large or view strings,
-/// numbers, lists) reaches `Task::from_json` the same way JSONL rows do.
-fn parquet_rows(path: &Path, bytes: &[u8]) -> Result<Vec<Row>, DatasetError> {
+/// Calls `f` with each row of a file and its 1-based line (JSONL), list index + 1 (a JSON
+/// list) or row number (Parquet). Parquet rows go through arrow's JSON writer one batch at a
+/// time, so every column type (plain, large or view strings, numbers, lists) reaches the row
+/// mapper the same way JSONL rows do.
+fn each_row(
+    path: &Path,
+    bytes: Vec<u8>,
+    f: &mut dyn FnMut(usize, Result<Value, String>),
+) -> Result<(), DatasetError> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let err = |message: String| DatasetError::File {
         path: path.to_owned(),
         message,
     };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(bytes))
+    if !is_parquet(path, &bytes) {
+        let text = std::str::from_utf8(&bytes).map_err(|e| err(format!("not UTF-8 text: {e}")))?;
+        if text.trim_start().starts_with('[') {
+            for (line, row) in json_rows(path, &bytes)? {
+                f(line, row);
+            }
+            return Ok(());
+        }
+        for (i, l) in text.lines().enumerate() {
+            if !l.trim().is_empty() {
+                f(
+                    i + 1,
+                    serde_json::from_str::<Value>(l).map_err(|e| format!("malformed JSON: {e}")),
+                );
+            }
+        }
+        return Ok(());
+    }
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
         .map_err(|e| err(format!("not a readable Parquet file: {e}")))?
         .build()
         .map_err(|e| err(format!("cannot read Parquet: {e}")))?;
-    let mut rows = Vec::new();
+    let mut n = 0;
     for batch in reader {
         let batch = batch.map_err(|e| err(format!("cannot read Parquet batch: {e}")))?;
         let mut out = Vec::new();
@@ -122,11 +177,13 @@ fn parquet_rows(path: &Path, bytes: &[u8]) -> Result<Vec<Row>, DatasetError> {
         } else {
             serde_json::from_slice(&out).map_err(|e| err(format!("internal JSON error: {e}")))?
         };
+        drop(out);
         for v in values {
-            rows.push((rows.len() + 1, Ok(v)));
+            n += 1;
+            f(n, Ok(v));
         }
     }
-    Ok(rows)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -35,6 +35,17 @@ pub struct Task {
     /// `pass_and_fail` or `fail_only`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_type: Option<String>,
+    /// The task set whose rules grade this task (`swe-smith`, `r2e-gym`, …); empty for SWE-bench
+    /// (Verified, Lite, the mini set and any file in SWE-bench's schema). The harness's
+    /// `sets` module maps the name to the set's rules.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub set: String,
+    /// Fields of the set's own schema that SWE-bench's lacks (`image_name`, `install_config`,
+    /// `expected_output_json`, …), as published; only the set's module reads them. Both new
+    /// fields are left out of the serialised form when empty, so SWE-bench tasks (and the pinned
+    /// content digests of Verified and Lite) are unchanged.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
 }
 
 impl Task {
@@ -60,7 +71,14 @@ impl Task {
             image: optional_column(obj, "image")?,
             log_parser: optional_column(obj, "log_parser")?,
             eval_type: optional_column(obj, "eval_type")?,
+            set: String::new(),
+            extra: Map::new(),
         })
+    }
+
+    /// A string field of the set's own schema (`extra`), when present.
+    pub fn extra_str(&self, field: &str) -> Option<&str> {
+        self.extra.get(field).and_then(Value::as_str)
     }
 
     /// The repository's short name, `django` for `django/django`.
@@ -69,7 +87,7 @@ impl Task {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -80,7 +98,8 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn required_str(obj: &Map<String, Value>, field: &str) -> Result<String, String> {
+/// A string field that must be there.
+pub fn required_str(obj: &Map<String, Value>, field: &str) -> Result<String, String> {
     match obj.get(field) {
         None => Err(format!("missing field `{field}`")),
         Some(Value::String(s)) => Ok(s.clone()),
@@ -91,7 +110,8 @@ fn required_str(obj: &Map<String, Value>, field: &str) -> Result<String, String>
     }
 }
 
-fn optional_str(obj: &Map<String, Value>, field: &str) -> Result<String, String> {
+/// A string field that may be absent or null (then empty).
+pub fn optional_str(obj: &Map<String, Value>, field: &str) -> Result<String, String> {
     match obj.get(field) {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
@@ -108,7 +128,7 @@ fn optional_column(obj: &Map<String, Value>, field: &str) -> Result<Option<Strin
 }
 
 /// Some dumps store `version` as a number (`3.0`); keep the published text form.
-fn version(obj: &Map<String, Value>) -> Result<String, String> {
+pub fn version(obj: &Map<String, Value>) -> Result<String, String> {
     match obj.get("version") {
         None => Err("missing field `version`".into()),
         Some(Value::String(s)) => Ok(s.clone()),
@@ -125,7 +145,7 @@ fn version(obj: &Map<String, Value>) -> Result<String, String> {
 
 /// `FAIL_TO_PASS` / `PASS_TO_PASS` are JSON-encoded strings in the published dataset and real
 /// lists elsewhere; both decode to a list here.
-fn test_list(obj: &Map<String, Value>, field: &str) -> Result<Vec<String>, String> {
+pub fn test_list(obj: &Map<String, Value>, field: &str) -> Result<Vec<String>, String> {
     let value = obj
         .get(field)
         .ok_or_else(|| format!("missing field `{field}`"))?;

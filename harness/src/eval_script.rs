@@ -11,7 +11,17 @@ pub const END_MARKER: &str = ">>>>> End Test Output";
 /// Heredoc delimiter for the test patch; chosen to never occur in a patch.
 pub const HEREDOC: &str = "EOF_114329324912";
 
-/// The eval script for a task: the official harness's script for the task's repository and
+/// The eval script for a task: the row's own `eval_script` column when it has one (as swebench
+/// 5.x takes it), else its task set's (`crate::sets`), which for SWE-bench is
+/// [`swe_bench_eval_script`].
+pub fn eval_script(task: &Task, spec: &Spec, rules: Rules) -> String {
+    if let Some(script) = &task.eval_script {
+        return row_script(script, rules);
+    }
+    crate::sets::for_task(task).eval_script(task, spec, rules)
+}
+
+/// SWE-bench's eval script for a task: the official harness's script for the task's repository and
 /// version, plus protege's [`DETERMINISM_ENV`] exports and the output markers. In order:
 ///
 /// 1. activate the environment, `cd /testbed`, the spec's locale commands and exports, then
@@ -29,10 +39,7 @@ pub const HEREDOC: &str = "EOF_114329324912";
 ///
 /// harness/tests/parity.rs checks every Verified script against the official one;
 /// docs/parity.md lists the differences.
-pub fn eval_script(task: &Task, spec: &Spec, rules: Rules) -> String {
-    if let Some(script) = &task.eval_script {
-        return row_script(script, rules);
-    }
+pub fn swe_bench_eval_script(task: &Task, spec: &Spec, rules: Rules) -> String {
     let base = &task.base_commit;
     let files = test_files(&task.test_patch).join(" ");
     let mut s = String::from("#!/bin/bash\nset -uxo pipefail\n");

@@ -130,8 +130,14 @@ impl Grader {
     pub async fn environment(&self, task: &Task, kind: SandboxKind) -> Environment {
         let spec = specs::for_task(task);
         let sandbox = spec.as_ref().map(|s| kind.for_spec(s)).unwrap_or("docker");
+        let needs_setup = crate::sets::for_task(task).setup(task).is_some();
         let env = match (&spec, sandbox, &self.engine) {
             (Err(_), _, _) => Ok((String::new(), String::new())),
+            // a set's start state is made by commands in a container (SWE-smith's bug patch)
+            (Ok(_), "wasi", _) if needs_setup => Err(SandboxError::Unsupported(format!(
+                "{} tasks are set up in Docker (their start state is made in the container); use --sandbox docker",
+                crate::sets::for_task(task).name()
+            ))),
             (Ok(_), "docker", Some(engine)) => images::resolve(engine, task, &|_| {})
                 .await
                 .map(|r| (r.name, r.id)),
@@ -155,6 +161,12 @@ impl Grader {
             (_, Err(e), _) => Err(e.clone()),
             ("docker", Ok((image, _)), Some(engine)) => {
                 let ws = DockerSandbox::start(engine, image, &self.run_id, &self.limits).await?;
+                // the task set's start state (SWE-smith: its bug applied), then what only a
+                // workspace gets (R2E-Gym: its hidden tests moved away)
+                if let Err((_, message)) = crate::sets::run_setup(&ws, task, true).await {
+                    let _ = ws.close().await;
+                    return Err(SandboxError::Io(message));
+                }
                 Ok(Box::new(ws))
             }
             ("wasi", _, _) => wasi_workspace(task).await,
@@ -184,14 +196,14 @@ impl Grader {
             .await;
         let mut v = from_outcome(task, spec, &eval, self.rules);
         if self.reruns > 0 && v.outcome == Outcome::Unresolved {
-            let first = parse_statuses(spec, &eval, self.rules);
+            let first = parse_statuses(task, spec, &eval, self.rules);
             let mut again = Vec::new();
             for _ in 0..self.reruns {
                 let o = self
                     .evaluate(env.sandbox, image, image_id, task, spec, patch)
                     .await;
                 if o.infra_error.is_none() && !o.timed_out {
-                    again.push(parse_statuses(spec, &o, self.rules));
+                    again.push(parse_statuses(task, spec, &o, self.rules));
                 }
             }
             v.flaky = flaky_tests(task, &first, &again);

@@ -7,7 +7,7 @@ use std::process::Command;
 use protege_datasets::{Task, mini};
 use protege_sandboxes::SandboxError;
 use protege_sandboxes::docker::DockerEngine;
-use protege_sandboxes::docker::images::{Progress, official_name, protege_name};
+use protege_sandboxes::docker::images::{Progress, protege_name};
 
 /// protege's Debian base, pulled or made from a debootstrap rootfs.
 pub const BASE_IMAGE: &str = "protege/base:bookworm";
@@ -23,24 +23,35 @@ pub struct Resolved {
     pub id: String,
 }
 
-/// Finds the image for an instance: the official SWE-bench image if present locally, else the
-/// one protege built, else (for non-built-in tasks) the official image pulled with progress.
+/// Finds the image for an instance: the task set's image names (`crate::sets`: SWE-bench's
+/// official image, SWE-smith's per-repository one, …, or the `--image-template` name) if one is
+/// present locally, else the one protege built, else (for non-built-in tasks) the first of the
+/// set's names pulled with progress.
 pub async fn resolve(
     engine: &DockerEngine,
     task: &Task,
     progress: Progress<'_>,
 ) -> Result<Resolved, SandboxError> {
     // a row's `image` column, when present, names the image (as swebench 5.x reads it)
-    let official = task
-        .image
-        .clone()
-        .unwrap_or_else(|| official_name(&task.instance_id));
+    let names = match &task.image {
+        Some(image) => vec![image.clone()],
+        None => crate::sets::image_names(task),
+    };
+    let templated =
+        task.image.is_some() || task.extra_str(crate::sets::template::IMAGE_KEY).is_some();
     let ours = protege_name(&task.instance_id);
-    let builtin = mini::is_mini(&task.instance_id);
-    if !builtin && let Some(id) = engine.image_id(&official).await? {
-        return Ok(Resolved { name: official, id });
+    let builtin = mini::is_mini(&task.instance_id) && !templated;
+    if !builtin {
+        for name in &names {
+            if let Some(id) = engine.image_id(name).await? {
+                return Ok(Resolved {
+                    name: name.clone(),
+                    id,
+                });
+            }
+        }
     }
-    if let Some(id) = engine.image_id(&ours).await? {
+    if !templated && let Some(id) = engine.image_id(&ours).await? {
         return Ok(Resolved { name: ours, id });
     }
     if builtin {
@@ -48,12 +59,22 @@ pub async fn resolve(
             "{ours} (run `protege images build --dataset mini`)"
         )));
     }
-    let id = engine.pull(&official, progress).await.map_err(|e| {
+    let Some(first) = names.first() else {
+        return Err(SandboxError::ImageMissing(format!(
+            "{}: the task names no image",
+            task.instance_id
+        )));
+    };
+    let id = engine.pull(first, progress).await.map_err(|e| {
         SandboxError::ImageMissing(format!(
-            "{official} could not be pulled and {ours} was not built ({e})"
+            "{} could not be pulled and {ours} was not built ({e})",
+            names.join(", ")
         ))
     })?;
-    Ok(Resolved { name: official, id })
+    Ok(Resolved {
+        name: first.clone(),
+        id,
+    })
 }
 
 /// The Debian mirror for debootstrap: `$PROTEGE_DEBIAN_MIRROR`, else the host's apt source,

@@ -15,6 +15,7 @@ pub mod regrade;
 pub mod rollout;
 pub mod runner;
 pub mod serve;
+pub mod sets;
 pub mod specs;
 pub mod stop;
 #[cfg(feature = "wasi")]

@@ -23,6 +23,11 @@
 //! rule set for every log, or `auto`, which reads each log's rules from it
 //! ([`Rules::detect`]); the summary counts the rules used. The rules themselves are
 //! [`crate::grading::rules`].
+//!
+//! Each task is parsed and graded by its task set's rules (`crate::sets`): SWE-bench's above;
+//! SWE-smith's cut the log at its traced markers (none: nothing graded) and count a test missing
+//! from the log as passed. SWE-smith's own `report.json` (not wrapped in `{id: …}`, and always
+//! `patch_successfully_applied: false`) is read as well, and that flag is not compared for it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -106,10 +111,31 @@ pub fn grade_log(task: &Task, log: &str, rules: Rules) -> Outcome {
         Ok(s) => s,
         Err(_) => return Outcome::Error(ErrorKind::NoSpec),
     };
-    match rules.grade(task, spec.parser, log) {
-        Ok(report) => Outcome::Report(report),
-        Err(_) => Outcome::Error(ErrorKind::ParserRaised),
+    let set = crate::sets::for_task(task);
+    if set.official_grading() {
+        return match rules.grade(task, spec.parser, log) {
+            Ok(report) => Outcome::Report(report),
+            Err(_) => Outcome::Error(ErrorKind::ParserRaised),
+        };
     }
+    // a set with its own parser and rule (SWE-smith, R2E-Gym); one that finds no test output in
+    // the log grades nothing
+    let mut report = Report {
+        patch_is_none: false,
+        patch_exists: true,
+        ..Report::default()
+    };
+    if BAD_LOG_MARKERS.iter().any(|m| log.contains(m)) {
+        return Outcome::Report(report);
+    }
+    let Some(status) = set.parse(task, &spec, log) else {
+        return Outcome::Report(report);
+    };
+    let graded = set.grade(task, &status);
+    report.patch_successfully_applied = true;
+    report.resolved = graded.resolved;
+    report.tests_status = graded.tests_status;
+    Outcome::Report(report)
 }
 
 /// `…\n\nTimeout error: 1800 seconds exceeded.` at the end of the log.
@@ -310,8 +336,14 @@ pub fn regrade_dir(
                 summary.errors.insert(id.clone(), *kind);
             }
         }
-        if let Some(official) = official_report(&dir, &id)? {
+        if let Some(mut official) = official_report(&dir, &id)? {
             summary.compared += 1;
+            // a set whose reports never set the flag (SWE-smith) is not compared on it
+            if !crate::sets::for_task(task).reports_patch_applied()
+                && let (Some(o), Outcome::Report(mine)) = (official.as_mut(), &outcome)
+            {
+                o.patch_successfully_applied = mine.patch_successfully_applied;
+            }
             match compare(&id, official.as_ref(), &outcome) {
                 None => summary.matches += 1,
                 Some(m) => summary.mismatches.push(m),
@@ -384,8 +416,10 @@ fn official_report(dir: &Path, id: &str) -> Result<Option<Option<Report>>, Regra
         Ok(bytes) => {
             let mut m: BTreeMap<String, Report> = match serde_json::from_slice(&bytes) {
                 Ok(m) => m,
-                // an unreadable report is an official error, as the official run report counts it
-                Err(_) => return Ok(Some(None)),
+                Err(_) => {
+                    // SWE-smith writes the report itself, not wrapped in `{id: …}`
+                    return Ok(Some(serde_json::from_slice::<Report>(&bytes).ok()));
+                }
             };
             Ok(Some(m.remove(id)))
         }

@@ -276,7 +276,8 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
         return Ok((prev, false, None));
     }
     let solved = solve(shared, task, &env).await;
-    let key = workspace_key.unwrap_or_else(|| key_of(task, solved.patch.as_deref(), &env, shared.cfg.rules));
+    let key = workspace_key
+        .unwrap_or_else(|| key_of(task, solved.patch.as_deref(), &env, shared.cfg.rules));
     if let Some(prev) = kept(shared, task, &env, &key) {
         return Ok((prev, false, None));
     }
@@ -314,7 +315,14 @@ async fn environment(shared: &Shared, task: &Task, started: Instant) -> Environm
 }
 
 fn key_of(task: &Task, patch: Option<&str>, env: &Environment, rules: Rules) -> String {
-    cache_key(task, patch, env.spec.as_ref().ok(), env.sandbox, env.id(), rules)
+    cache_key(
+        task,
+        patch,
+        env.spec.as_ref().ok(),
+        env.sandbox,
+        env.id(),
+        rules,
+    )
 }
 
 /// The earlier record of `task` when it has this cache key and was not an infrastructure error.

@@ -1,9 +1,8 @@
 //! Loading task sets by name or path, shared by every command.
 
-use std::path::Path;
-
 use anyhow::Context;
-use protege_datasets::{TaskSet, load, mini, remote, select};
+use protege_datasets::{TaskSet, mini, remote, select};
+use protege_harness::sets;
 use protege_sandboxes::docker::ContainerLimits;
 
 use super::DatasetArgs;
@@ -24,11 +23,28 @@ pub fn load_dataset(args: &DatasetArgs) -> anyhow::Result<TaskSet> {
                 }
                 set
             }
-            None => load::load_tasks(Path::new(name)).with_context(|| {
-                format!("loading dataset `{name}` (expected mini, verified, lite or a file path)")
-            })?,
+            // the task sets (SWE-Gym, SWE-smith, SWE-rebench, R2E-Gym, Full) and files
+            None => {
+                let (set, source) =
+                    sets::load::load(name).with_context(|| format!("loading dataset `{name}`"))?;
+                if let sets::load::Source::Downloaded(files) = &source {
+                    eprintln!(
+                        "note: downloaded {name} from the Hugging Face hub into {} ({} file(s), sha256 {})",
+                        files[0]
+                            .parent()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default(),
+                        files.len(),
+                        set.sha256
+                    );
+                }
+                set
+            }
         },
     };
+    if let Some(template) = &args.image_template {
+        sets::template::apply(&mut set, template).map_err(anyhow::Error::msg)?;
+    }
     for r in &set.rejected {
         eprintln!("warning: skipped dataset row: {r}");
     }

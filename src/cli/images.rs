@@ -6,8 +6,8 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 use protege_datasets::mini;
 use protege_harness::images;
+use protege_harness::sets;
 use protege_sandboxes::docker::DockerEngine;
-use protege_sandboxes::docker::images::official_name;
 
 use super::DatasetArgs;
 use super::common::load_dataset;
@@ -57,6 +57,15 @@ pub async fn images(cmd: ImagesCommand) -> anyhow::Result<ExitCode> {
                 }
             }
             // Real SWE-bench instances: base, environment and instance layers from the specs.
+            let (other, prebuilt): (Vec<_>, Vec<_>) =
+                other.into_iter().partition(|t| t.set.is_empty());
+            if !prebuilt.is_empty() {
+                eprintln!(
+                    "note: {} task(s) of {} run in images their set publishes prebuilt; protege does not build them (`protege images pull`, or --image-template for a registry that has them)",
+                    prebuilt.len(),
+                    sets::for_task(&prebuilt[0]).name()
+                );
+            }
             let mut failed = 0;
             for t in &other {
                 match images::build_swebench(&engine, t, a.force, &progress).await {
@@ -79,7 +88,7 @@ pub async fn images(cmd: ImagesCommand) -> anyhow::Result<ExitCode> {
             let set = load_dataset(&data)?;
             let mut failed = 0;
             for t in &set.tasks {
-                let name = official_name(&t.instance_id);
+                let name = sets::image_names(t).into_iter().next().unwrap_or_default();
                 let progress = |line: &str| eprintln!("  {line}");
                 match engine.pull(&name, &progress).await {
                     Ok(id) => println!("{}\t{name}\t{id}", t.instance_id),
@@ -102,7 +111,18 @@ pub async fn images(cmd: ImagesCommand) -> anyhow::Result<ExitCode> {
             })
         }
         ImagesCommand::List => {
-            for (name, id, size) in engine.list_images(&["protege/", "swebench/"]).await? {
+            for (name, id, size) in engine
+                .list_images(&[
+                    "protege/",
+                    "swebench/",
+                    "xingyaoww/",
+                    "jyangballin/",
+                    "swesmith.",
+                    "swerebench/",
+                    "namanjain12/",
+                ])
+                .await?
+            {
                 println!(
                     "{name}\t{}\t{:.0} MB",
                     &id[..id.len().min(19)],

@@ -58,12 +58,19 @@ enum Command {
 /// Options shared by commands that read a task set.
 #[derive(Args, Clone)]
 pub struct DatasetArgs {
-    /// mini (built in), verified, lite, or a path to a JSONL, JSON or Parquet file.
+    /// mini (built in), verified, lite, full, swe-gym, swe-gym-lite, swe-smith, swe-rebench,
+    /// r2e-gym-lite (from the cache, else the Hugging Face hub), NAME:PATH (a local file in that
+    /// set's schema), or a path to a JSONL, JSON or Parquet file (schema detected per row).
     #[arg(long, default_value = "mini")]
     pub dataset: String,
     /// Instance ids or globs, comma-separated or repeated (`django__*`).
     #[arg(long)]
     pub instances: Vec<String>,
+    /// Image names for a private registry: `registry:5000/{image}`; placeholders {image} (the
+    /// set's own name), {id} (`__` → `_1776_`, lower-case), {instance_id}, {owner}, {repo},
+    /// {commit}, {commit8} (docs/datasets.md).
+    #[arg(long)]
+    pub image_template: Option<String>,
 }
 
 /// Where results go.

@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use protege_datasets::{TaskSet, mini};
 use protege_harness::events::{EventSink, Fanout, JsonLines};
-use protege_harness::progress::ProgressDisplay;
 use protege_harness::grading::rules::GraderChoice;
+use protege_harness::progress::ProgressDisplay;
 use protege_harness::runner::{self, RunConfig, SandboxKind};
 use protege_policies::Policy;
 use protege_policies::agent::{AgentConfig, AgentPolicy, models};
@@ -55,6 +55,9 @@ pub struct EvalArgs {
     pub dataset: Option<String>,
     #[arg(long)]
     pub instances: Vec<String>,
+    /// Image names for a private registry (see `protege run --help`).
+    #[arg(long)]
+    pub image_template: Option<String>,
     #[command(flatten)]
     pub common: CommonRunArgs,
 }
@@ -259,6 +262,7 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let mut set = load_dataset(&DatasetArgs {
         dataset,
         instances: args.instances,
+        image_template: args.image_template,
     })?;
     let sha = replay.predictions.sha256.clone();
     let scope = Scope::before_restricting(&set, model_of(&replay, Some(&replay)));

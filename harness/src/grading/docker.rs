@@ -53,7 +53,11 @@ pub async fn evaluate(
             return out;
         }
     };
-    run_in(&sandbox, cfg, patch, &mut out).await;
+    // the task set's start state (SWE-smith: its bug applied) before the model's patch
+    match crate::sets::run_setup(&sandbox, task, false).await {
+        Ok(()) => run_in(&sandbox, cfg, patch, &mut out).await,
+        Err(e) => out.infra_error = Some(e),
+    }
     if let Err(e) = sandbox.close().await {
         out.apply_log.push_str(&format!("warning: {e}\n"));
     }

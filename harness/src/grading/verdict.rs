@@ -50,9 +50,14 @@ pub fn precheck(patch: Option<&str>) -> Option<Verdict> {
     }
 }
 
-/// The test results of an evaluation's output, read under `rules` (empty when the log is
-/// unusable).
-pub fn parse_statuses(spec: &Spec, out: &EvalOutcome, rules: Rules) -> StatusMap {
+/// The test results of an evaluation's output: under `rules` for sets graded by SWE-bench's
+/// official rules, else as the task's set parses them (empty when the log is unusable or the set
+/// finds no test output).
+pub fn parse_statuses(task: &Task, spec: &Spec, out: &EvalOutcome, rules: Rules) -> StatusMap {
+    let set = crate::sets::for_task(task);
+    if !set.official_grading() {
+        return set.parse(task, spec, &out.test_output).unwrap_or_default();
+    }
     match rules.read_log(spec.parser, &out.test_output) {
         LogRead::Results(m) => m,
         LogRead::Unusable(_) | LogRead::NoReport(_) => StatusMap::new(),
@@ -85,18 +90,38 @@ pub fn from_outcome(task: &Task, spec: &Spec, out: &EvalOutcome, rules: Rules) -
     if out.timed_out {
         return verdict(Outcome::Timeout, report);
     }
-    match rules.grade(task, spec.parser, &out.test_output) {
-        Ok(report) => {
-            let outcome = if report.resolved {
-                Outcome::Resolved
-            } else {
-                Outcome::Unresolved
-            };
-            verdict(outcome, report)
-        }
-        // The official run writes no report: protege's nearest class is a harness failure.
-        Err(why) => infra_verdict_from(report, "official_grader_raises", why),
+    let set = crate::sets::for_task(task);
+    if set.official_grading() {
+        return match rules.grade(task, spec.parser, &out.test_output) {
+            Ok(report) => {
+                let outcome = if report.resolved {
+                    Outcome::Resolved
+                } else {
+                    Outcome::Unresolved
+                };
+                verdict(outcome, report)
+            }
+            // The official run writes no report: protege's nearest class is a harness failure.
+            Err(why) => infra_verdict_from(report, "official_grader_raises", why),
+        };
     }
+    let mut report = report;
+    // a set with its own grading rule (SWE-smith, R2E-Gym)
+    let graded = match set.parse(task, spec, &out.test_output) {
+        Some(status) => set.grade(task, &status),
+        None => crate::sets::Graded {
+            tests_status: None,
+            resolved: false,
+        },
+    };
+    report.resolved = graded.resolved;
+    report.tests_status = graded.tests_status;
+    let outcome = if report.resolved {
+        Outcome::Resolved
+    } else {
+        Outcome::Unresolved
+    };
+    verdict(outcome, report)
 }
 
 fn infra_verdict_from(report: Report, kind: &str, message: &str) -> Verdict {

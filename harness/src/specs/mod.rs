@@ -105,20 +105,16 @@ pub enum SpecError {
         "{instance}: column `log_parser` names `{name}`, which is no parser protege has (the Python parsers of swebench 5.x: parse_log_pytest, parse_log_pytest_options, parse_log_pytest_v2, parse_log_matplotlib, parse_log_seaborn, parse_log_django, parse_log_sympy and their per-repository aliases)"
     )]
     UnknownParser { instance: String, name: String },
+    /// The task's own description of its environment (SWE-rebench's `install_config`) is unusable.
+    #[error("{instance}: {message}")]
+    Invalid { instance: String, message: String },
 }
 
-/// The spec of a task's repository and version; a row's `log_parser` column, when present,
-/// chooses the parser (as `swebench` 5.x takes it from the row).
+/// The spec of a task: its task set's (`crate::sets`), which for SWE-bench is
+/// [`swe_bench_spec`]; a row's `log_parser` column, when present, chooses the parser (as
+/// `swebench` 5.x takes it from the row).
 pub fn for_task(task: &Task) -> Result<Spec, SpecError> {
-    let mut spec = if task.repo.starts_with("protege-mini/") {
-        mini()
-    } else {
-        for_repo_version(&task.repo, &task.version).ok_or_else(|| SpecError::Unknown {
-            instance: task.instance_id.clone(),
-            repo: task.repo.clone(),
-            version: task.version.clone(),
-        })?
-    };
+    let mut spec = crate::sets::for_task(task).spec(task)?;
     if let Some(name) = &task.log_parser {
         spec.parser =
             LogParser::from_official_name(name).ok_or_else(|| SpecError::UnknownParser {
@@ -127,6 +123,18 @@ pub fn for_task(task: &Task) -> Result<Spec, SpecError> {
             })?;
     }
     Ok(spec)
+}
+
+/// SWE-bench's spec of a task: the mini set's, or the tables' for its repository and version.
+pub fn swe_bench_spec(task: &Task) -> Result<Spec, SpecError> {
+    if task.repo.starts_with("protege-mini/") {
+        return Ok(mini());
+    }
+    for_repo_version(&task.repo, &task.version).ok_or_else(|| SpecError::Unknown {
+        instance: task.instance_id.clone(),
+        repo: task.repo.clone(),
+        version: task.version.clone(),
+    })
 }
 
 /// The spec of a repository (`owner/name`) at a version, when the tables know it.

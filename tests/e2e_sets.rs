@@ -1,0 +1,517 @@
+//! The task sets end to end in real Docker sandboxes: `mini` tasks converted into each set's
+//! shape — a SWE-smith-shaped mini (a bug patch over a clean per-repository image), an
+//! R2E-shaped mini (hidden tests in the image and expected statuses), a SWE-rebench-shaped mini
+//! (`install_config`) — graded by `protege run` / `protege eval` exactly as any set would be.
+//! Each set's own rule is pinned by a case SWE-bench's rule would grade differently.
+//!
+//! The images are derived from the mini images (`protege images build --dataset mini`), named
+//! `protege-sets-test/…`, and removed at the end of each test. Each test's run ids are its own:
+//! a run removes every container labelled with its run id when it ends, so two tests running at
+//! once under one run id would stop each other's containers.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use protege_harness::sets::diff;
+use serde_json::{Value, json};
+
+/// Builds `tag` from a Dockerfile and files in a fresh context folder.
+fn build(tag: &str, dockerfile: &str, files: &[(&str, String)]) {
+    let ctx = tempfile::tempdir().unwrap();
+    fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+    for (name, contents) in files {
+        fs::write(ctx.path().join(name), contents).unwrap();
+    }
+    let o = Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(ctx.path())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "docker build {tag}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Removes the test's images when it ends, whether it passed or not.
+struct Images(Vec<String>);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        for tag in &self.0 {
+            let _ = Command::new("docker").args(["rmi", "-f", tag]).output();
+        }
+    }
+}
+
+fn mini_image(id: &str) -> String {
+    format!(
+        "protege/sweb.eval.x86_64.{}:latest",
+        id.replace("__", "_1776_")
+    )
+}
+
+fn read(id: &str, name: &str) -> String {
+    fs::read_to_string(mini_dir(id).join(name)).unwrap()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn write_jsonl(path: &Path, rows: &[Value]) {
+    let text: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+    fs::write(path, text.join("\n") + "\n").unwrap();
+}
+
+fn report(run: &Path, id: &str) -> Value {
+    let r: Value = serde_json::from_str(
+        &fs::read_to_string(run.join("logs").join(id).join("report.json")).unwrap(),
+    )
+    .unwrap();
+    r[id].clone()
+}
+
+/// A patch that applies and fixes nothing.
+const NO_FIX: &str = "diff --git a/NOTES.txt b/NOTES.txt\nnew file mode 100644\n--- /dev/null\n+++ b/NOTES.txt\n@@ -0,0 +1 @@\n+nothing fixed here\n";
+
+fn predictions(path: &Path, ids: &[&str], patch: &str) {
+    let rows: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"instance_id": id, "model_name_or_path": "t", "model_patch": patch}))
+        .collect();
+    write_jsonl(path, &rows);
+}
+
+fn run(args: &[&str], cwd: &Path) -> (String, String) {
+    let o = protege(args, cwd);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "protege {args:?}:\n{out}\n{err}");
+    (out, err)
+}
+
+#[test]
+fn swe_smith_shaped_mini() {
+    if !docker_available() {
+        return;
+    }
+    ensure_mini_images();
+    let src = "protege-mini__calcexpr-1";
+    let row = mini_row(src);
+    let commit8 = &row["base_commit"].as_str().unwrap()[..8];
+    // SWE-smith's image holds the repository clean (fixed) with its tests; the bug is the
+    // reverse of the mini task's fix
+    let image = format!("protege-sets-test/swesmith.x86_64.protege-mini_1776_calcexpr.{commit8}");
+    let _cleanup = Images(vec![image.clone()]);
+    build(
+        &image,
+        &format!(
+            "FROM {}\nCOPY gold.patch test.patch /tmp/\n\
+             RUN cd /testbed && git apply /tmp/gold.patch && git apply /tmp/test.patch \
+             && git add -A && git -c user.name=t -c user.email=t@t commit -q -m clean \
+             && rm /tmp/gold.patch /tmp/test.patch\n",
+            mini_image(src)
+        ),
+        &[
+            ("gold.patch", read(src, "gold.patch")),
+            ("test.patch", read(src, "test.patch")),
+        ],
+    );
+    let id = format!("protege-mini__calcexpr.{commit8}.pr_1");
+    // a PASS_TO_PASS test no run shows: SWE-smith counts it passed, SWE-bench failed
+    let ghost = "tests/test_evaluate.py::test_never_collected";
+    let mut p2p = strings(&row["PASS_TO_PASS"]);
+    p2p.push(ghost.into());
+    let smith_row = json!({
+        "instance_id": id,
+        "repo": format!("swesmith/protege-mini__calcexpr.{commit8}"),
+        "patch": diff::reverse(&read(src, "gold.patch")),
+        "FAIL_TO_PASS": row["FAIL_TO_PASS"],
+        "PASS_TO_PASS": p2p,
+        "image_name": image,
+        "base_commit": "0000000000000000000000000000000000000000",
+        "problem_statement": row["problem_statement"],
+        "created_at": "2025-01-01T00:00:00",
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("smith.jsonl");
+    write_jsonl(&data, &[smith_row]);
+    let dataset = data.to_str().unwrap(); // detected as SWE-smith by its `image_name`
+    let out = tmp.path().to_str().unwrap();
+
+    let (listed, _) = run(&["datasets", "list", "--dataset", dataset], tmp.path());
+    assert_eq!(listed, format!("{id}\tprotege-mini/calcexpr\tswe-smith\n"));
+
+    run(
+        &[
+            "run",
+            "--dataset",
+            dataset,
+            "--policy",
+            "gold",
+            "--sandbox",
+            "docker",
+            "--out",
+            out,
+            "--run-id",
+            "smith-gold",
+        ],
+        tmp.path(),
+    );
+    let gold = tmp.path().join("smith-gold");
+    assert_eq!(outcome_of(&records(&gold), &id), "resolved");
+    let r = report(&gold, &id);
+    assert!(strings(&r["tests_status"]["PASS_TO_PASS"]["success"]).contains(&ghost.to_string()));
+    let log = fs::read_to_string(gold.join("logs").join(&id).join("test_output.txt")).unwrap();
+    assert!(
+        log.contains(
+            "pytest --disable-warnings --color=no --tb=no --verbose tests/test_evaluate.py"
+        ),
+        "{log}"
+    );
+    assert!(!log.contains("test_never_collected"));
+    // SWE-bench's rule over the same log: the missing test fails, so not resolved
+    let set = protege_harness::sets::load::load(dataset).unwrap().0;
+    let task = &set.tasks[0];
+    let spec = protege_harness::specs::for_task(task).unwrap();
+    let status = protege_harness::sets::for_task(task)
+        .parse(task, &spec, &log)
+        .unwrap();
+    let swe = protege_harness::grading::report::tests_status(
+        task,
+        &status,
+        protege_harness::grading::rules::Rules::Swebench4,
+    );
+    assert_eq!(swe.pass_to_pass.failure, [ghost]);
+    assert!(!protege_harness::grading::report::is_resolved(&swe));
+
+    // the start state really is the bug: a patch that fixes nothing leaves FAIL_TO_PASS failing
+    let preds = tmp.path().join("nofix.jsonl");
+    predictions(&preds, &[&id], NO_FIX);
+    run(
+        &[
+            "eval",
+            "--predictions",
+            preds.to_str().unwrap(),
+            "--dataset",
+            dataset,
+            "--sandbox",
+            "docker",
+            "--out",
+            out,
+            "--run-id",
+            "smith-nofix",
+        ],
+        tmp.path(),
+    );
+    let nofix = tmp.path().join("smith-nofix");
+    assert_eq!(outcome_of(&records(&nofix), &id), "unresolved");
+    let r = report(&nofix, &id);
+    assert_eq!(
+        strings(&r["tests_status"]["FAIL_TO_PASS"]["failure"]),
+        strings(&row["FAIL_TO_PASS"])
+    );
+    let buggy = fs::read_to_string(mini_dir(src).join("repo/calcexpr/parser.py")).unwrap();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(check_smith_workspace(task, &buggy));
+    run(
+        &[
+            "run",
+            "--dataset",
+            dataset,
+            "--policy",
+            "empty",
+            "--sandbox",
+            "docker",
+            "--out",
+            out,
+            "--run-id",
+            "smith-empty",
+        ],
+        tmp.path(),
+    );
+    assert_ne!(
+        outcome_of(&records(&tmp.path().join("smith-empty")), &id),
+        "resolved"
+    );
+}
+
+/// The workspace a policy acts in starts at the bug, with no history that shows the fix, and
+/// the policy's diff is taken against that start.
+async fn check_smith_workspace(task: &protege_datasets::Task, buggy: &str) {
+    use protege_harness::grader::{Grader, SandboxKind};
+    use protege_sandboxes::ExecOptions;
+    let engine = protege_sandboxes::docker::DockerEngine::connect().await;
+    let grader = Grader::new(
+        engine,
+        "smith-workspace".into(),
+        Default::default(),
+        std::time::Duration::from_secs(120),
+        0,
+    );
+    let env = grader.environment(task, SandboxKind::Docker).await;
+    let ws = grader.open_workspace(task, &env).await.expect("workspace");
+    let file = ws.read_file("/testbed/calcexpr/parser.py").await.unwrap();
+    assert_eq!(String::from_utf8(file).unwrap(), buggy);
+    let opts = ExecOptions::with_timeout(std::time::Duration::from_secs(60));
+    let log = ws
+        .exec("git log --all --oneline | wc -l; ls /tmp", &opts)
+        .await
+        .unwrap();
+    assert_eq!(
+        log.output.lines().next().unwrap().trim(),
+        "1",
+        "{}",
+        log.output
+    );
+    assert!(
+        !log.output.contains("protege_swesmith_bug"),
+        "{}",
+        log.output
+    );
+    assert_eq!(ws.diff(&task.base_commit).await.unwrap(), "");
+    ws.exec("echo '# edited' >> calcexpr/parser.py", &opts)
+        .await
+        .unwrap();
+    let d = ws.diff(&task.base_commit).await.unwrap();
+    assert!(
+        d.contains("+# edited") && !d.contains("UNARY_PRECEDENCE"),
+        "{d}"
+    );
+    ws.close().await.unwrap();
+    grader.remove_all().await;
+}
+
+#[test]
+fn r2e_shaped_mini() {
+    if !docker_available() {
+        return;
+    }
+    ensure_mini_images();
+    let src = "protege-mini__calcexpr-1";
+    let row = mini_row(src);
+    let image = "protege-sets-test/r2e.calcexpr_final:1".to_string();
+    let _cleanup = Images(vec![image.clone()]);
+    // the hidden tests are the test patch's files, out of the repository; the repository stays
+    // at the base commit
+    build(
+        &image,
+        &format!(
+            "FROM {}\nCOPY test.patch run_tests.sh /tmp/\n\
+             RUN cd /testbed && git apply /tmp/test.patch && mkdir /r2e_tests \
+             && cp tests/test_evaluate.py /r2e_tests/ && git checkout -- . \
+             && mv /tmp/run_tests.sh /run_tests.sh && rm /tmp/test.patch\n",
+            mini_image(src)
+        ),
+        &[
+            ("test.patch", read(src, "test.patch")),
+            (
+                "run_tests.sh",
+                "cd /testbed\npython3 -m pytest -rA -p no:cacheprovider r2e_tests\n".into(),
+            ),
+        ],
+    );
+    // R2E-Gym names a test by what follows its file: `test_errors`, `test_evaluate[parens]`
+    let all: Vec<String> = strings(&row["FAIL_TO_PASS"])
+        .into_iter()
+        .chain(strings(&row["PASS_TO_PASS"]))
+        .map(|t| t.split_once("::").unwrap().1.replace("::", "."))
+        .collect();
+    let expected = |names: &[String]| -> String {
+        let m: serde_json::Map<String, Value> = names
+            .iter()
+            .map(|n| (n.clone(), Value::String("PASSED".into())))
+            .collect();
+        Value::Object(m).to_string()
+    };
+    let r2e_row = |id: &str, names: &[String]| {
+        json!({
+            "instance_id": id, "repo_name": "calcexpr", "commit_hash": row["base_commit"],
+            "docker_image": image, "problem_statement": row["problem_statement"],
+            "expected_output_json": expected(names), "patch": read(src, "gold.patch"),
+            "parsed_commit_content": "{}"
+        })
+    };
+    // the second expects one test fewer than the tests run: R2E-Gym's exact match gives 0
+    // though every test it lists passes (SWE-bench's rule, over listed tests, would resolve)
+    let fewer: Vec<String> = all[1..].to_vec();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("r2e.jsonl");
+    write_jsonl(
+        &data,
+        &[
+            r2e_row("calcexpr__exact", &all),
+            r2e_row("calcexpr__fewer", &fewer),
+        ],
+    );
+    let dataset = format!("r2e-gym-lite:{}", data.display());
+    let out = tmp.path().to_str().unwrap();
+    run(
+        &[
+            "run",
+            "--dataset",
+            &dataset,
+            "--policy",
+            "gold",
+            "--sandbox",
+            "docker",
+            "--out",
+            out,
+            "--run-id",
+            "r2e-gold",
+        ],
+        tmp.path(),
+    );
+    let gold = tmp.path().join("r2e-gold");
+    let recs = records(&gold);
+    let log =
+        fs::read_to_string(gold.join("logs/calcexpr__exact/test_output.txt")).unwrap_or_default();
+    assert_eq!(outcome_of(&recs, "calcexpr__exact"), "resolved", "{log}");
+    assert_eq!(outcome_of(&recs, "calcexpr__fewer"), "unresolved");
+    let r = report(&gold, "calcexpr__fewer");
+    assert!(
+        r["tests_status"]["PASS_TO_PASS"]["failure"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        strings(&r["tests_status"]["FAIL_TO_FAIL"]["failure"]),
+        [all[0].clone()]
+    );
+    // before the fix the hidden tests' F2P fail: not resolved
+    let preds = tmp.path().join("nofix.jsonl");
+    predictions(&preds, &["calcexpr__exact"], NO_FIX);
+    run(
+        &[
+            "eval",
+            "--predictions",
+            preds.to_str().unwrap(),
+            "--dataset",
+            &dataset,
+            "--sandbox",
+            "docker",
+            "--out",
+            out,
+            "--run-id",
+            "r2e-nofix",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(
+        outcome_of(&records(&tmp.path().join("r2e-nofix")), "calcexpr__exact"),
+        "unresolved"
+    );
+}
+
+#[test]
+fn swe_rebench_shaped_mini() {
+    if !docker_available() {
+        return;
+    }
+    ensure_mini_images();
+    let id = "protege-mini__unitconv-1";
+    let tag = "protege-sets-test/rebench.protege-mini_1776_unitconv-1:latest";
+    let _cleanup = Images(vec![tag.to_string()]);
+    build(
+        tag,
+        &format!("FROM {}\nLABEL protege-sets-test=1\n", mini_image(id)),
+        &[],
+    );
+    let mut row = mini_row(id);
+    row["install_config"] = json!({
+        "python": "3.11", "install": "", "log_parser": "parse_log_pytest",
+        "test_cmd": "python3 -m pytest -rA -p no:cacheprovider --no-header",
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("rebench.jsonl");
+    write_jsonl(&data, &[row]);
+    let dataset = data.to_str().unwrap(); // detected by its install_config
+    let out = tmp.path().to_str().unwrap();
+    let template = "protege-sets-test/rebench.{id}:latest";
+    run(
+        &[
+            "run",
+            "--dataset",
+            dataset,
+            "--image-template",
+            template,
+            "--policy",
+            "gold",
+            "--sandbox",
+            "docker",
+            "--out",
+            out,
+            "--run-id",
+            "rebench-gold",
+        ],
+        tmp.path(),
+    );
+    let gold = tmp.path().join("rebench-gold");
+    assert_eq!(outcome_of(&records(&gold), id), "resolved");
+    let script = fs::read_to_string(gold.join("logs").join(id).join("eval.sh")).unwrap();
+    assert!(
+        script.contains("export LANG=C.UTF-8\nexport LC_ALL=C.UTF-8\n"),
+        "{script}"
+    );
+    assert!(
+        script.contains("python3 -m pytest -rA -p no:cacheprovider --no-header tests/"),
+        "{script}"
+    );
+    // the template's image is the one it ran in
+    let manifest: Value =
+        serde_json::from_str(&fs::read_to_string(gold.join("manifest.json")).unwrap()).unwrap();
+    let o = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", tag])
+        .output()
+        .unwrap();
+    assert_eq!(
+        manifest["environments"][id].as_str().unwrap(),
+        String::from_utf8_lossy(&o.stdout).trim()
+    );
+    let preds = tmp.path().join("nofix.jsonl");
+    predictions(&preds, &[id], NO_FIX);
+    run(
+        &[
+            "eval",
+            "--predictions",
+            preds.to_str().unwrap(),
+            "--dataset",
+            dataset,
+            "--image-template",
+            template,
+            "--sandbox",
+            "docker",
+            "--out",
+            out,
+            "--run-id",
+            "rebench-nofix",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(
+        outcome_of(&records(&tmp.path().join("rebench-nofix")), id),
+        "unresolved"
+    );
+    // an unknown placeholder is refused before anything runs
+    let o = protege(
+        &["run", "--dataset", dataset, "--image-template", "x/{nope}"],
+        tmp.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).1.contains("unknown placeholder `{nope}`"),
+        "{}",
+        text(&o).1
+    );
+}

@@ -55,8 +55,12 @@ for v in 4.1.0 5.0.2; do
     venv="$oracle/swebench-$v"
     if ! "$venv/bin/python" -c "import importlib.metadata as m; assert m.version('swebench') == '$v'" 2>/dev/null; then
         echo "setup: installing swebench==$v into $venv" >&2
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "swebench==$v"
+        # without PyPI the rest of protege still works; the oracle test then skips, saying so
+        if ! { python3 -m venv "$venv" &&
+            "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "swebench==$v"; }; then
+            echo "setup: could not install swebench==$v; harness/tests/oracle.rs will skip" >&2
+            rm -rf "$venv"
+        fi
     fi
 done
 

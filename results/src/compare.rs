@@ -140,7 +140,23 @@ pub fn check_compatible(
             new: harness_version(new),
         });
     }
+    // Runs graded under different official rules (`--grader`) differ as much as two harnesses.
+    if !allow_different_harness && grader(base) != grader(new) {
+        return Err(CompareError::DifferentHarness {
+            base: format!("{}, grading rules {}", harness_version(base), grader(base)),
+            new: format!("{}, grading rules {}", harness_version(new), grader(new)),
+        });
+    }
     Ok(())
+}
+
+/// The grading rules a run followed; manifests from before the choice existed followed 4.x.
+fn grader(m: &Manifest) -> &str {
+    if m.grader.is_empty() {
+        "swebench-4"
+    } else {
+        &m.grader
+    }
 }
 
 fn outcome_name(r: Option<&Record>) -> &'static str {
@@ -584,6 +600,23 @@ mod tests {
         assert!(c.reason.contains("not worse"), "{}", c.reason);
         assert!(close(c.difference, 1.0, 1e-12));
         assert_eq!((c.difference_ci95_low, c.difference_ci95_high), (1.0, 1.0));
+    }
+
+    #[test]
+    fn runs_graded_under_different_rules_are_refused_unless_allowed() {
+        let a = manifest("a", 3, "d", "1");
+        let mut b = manifest("b", 3, "d", "1");
+        b.grader = "swebench-5".into();
+        let msg = check_compatible(&a, &b, false, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("grading rules swebench-4") && msg.contains("grading rules swebench-5"),
+            "{msg}"
+        );
+        assert!(check_compatible(&a, &b, false, true).is_ok());
+        b.grader = "swebench-4".into();
+        assert!(check_compatible(&a, &b, false, false).is_ok());
     }
 
     #[test]

@@ -16,6 +16,10 @@
 //! | pytest-v2 ids (astropy, scikit-learn, sphinx) | cut at the first space | cut at the first space | whole line, ` - …` cut on FAILED lines only |
 //! | seaborn bare `PASSED`/`FAILED` line | the parser raises (no report) | same | skipped |
 //! | patch apply | `git apply`, `--reject`, `patch --fuzz=5` | same | `git apply`, `--3way`, `--reject`, `patch --forward --fuzz=5`, cleanup between, reverse check |
+//! | a row's `eval_type: fail_only` | — | — | a test fails only when shown FAILED |
+//!
+//! A row's `eval_script`, `image` and `log_parser` columns are read under every rule set
+//! (`eval_script`, `images`, `specs::for_task`): only 5.x-era datasets have them.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;

@@ -12,6 +12,9 @@ command -v git >/dev/null 2>&1 || need+=(git)
 command -v patch >/dev/null 2>&1 || need+=(patch)
 # Headless Chromium renders the HTML report in its test.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The trainer client's test runs in a Python venv (clients/python with skyrl-gym from PyPI).
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}" >&2
     sudo_cmd=""
@@ -34,6 +37,12 @@ if ! docker info >/dev/null 2>&1; then
         sleep 1
     done
     docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/protege-dockerd.log" >&2; exit 1; }
+fi
+
+if ! .venv-trainers/bin/python -c "import skyrl_gym, protege_client.skyrl" >/dev/null 2>&1; then
+    echo "setup: installing clients/python and skyrl-gym into .venv-trainers" >&2
+    python3 -m venv .venv-trainers
+    .venv-trainers/bin/pip install -q -e "clients/python[skyrl]"
 fi
 
 cargo build --locked --bin protege

@@ -331,11 +331,13 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
     let test_ms = eval.test_duration.as_millis() as u64;
     let wall_ms = started.elapsed().as_millis() as u64;
     let agent = trajectory.as_ref().map(|t| t.stats(cfg.reward.loop_window));
-    let reward = cfg.reward.reward(
+    let reward = cfg.reward.score(&protege_policies::trajectory::attempt(
+        trajectory.as_ref(),
         verdict.resolved(),
-        agent.as_ref().map_or(0, |a| a.loops),
-        agent.as_ref().map_or(0, |a| a.expert_calls),
-    );
+        patch_ref,
+        &task.patch,
+        cfg.reward.loop_window,
+    ));
     if let Some(t) = &trajectory {
         write_trajectory(cfg, t)?;
     }

@@ -15,6 +15,9 @@ command -v patch >/dev/null 2>&1 || need+=(patch)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3 python3-venv)
 # Headless Chromium renders the HTML report in its test.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The trainer client's test runs in a Python venv (clients/python with skyrl-gym from PyPI).
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}" >&2
     sudo_cmd=""
@@ -63,6 +66,12 @@ for v in 4.1.0 5.0.2; do
         fi
     fi
 done
+
+if ! .venv-trainers/bin/python -c "import skyrl_gym, protege_client.skyrl" >/dev/null 2>&1; then
+    echo "setup: installing clients/python and skyrl-gym into .venv-trainers" >&2
+    python3 -m venv .venv-trainers
+    .venv-trainers/bin/pip install -q -e "clients/python[skyrl]"
+fi
 
 cargo build --locked --bin protege
 ./target/debug/protege images build --dataset mini >/dev/null

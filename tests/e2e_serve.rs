@@ -469,6 +469,38 @@ fn grading_rollouts_tokens_and_bad_requests_under_wasi() {
     );
     assert_ne!(garbage["outcome"], "resolved");
 
+    // The paper preset and its curriculum stages, chosen per request: the same gold patch is
+    // worth 1 in the loop-shaping stage and 1 − 10 in the collaboration stage, which charges
+    // −10 for making no expert call; `step` picks the stage by the trainer's step.
+    let paper = |reward: Value, patch: &str| {
+        s.post(
+            "/grade",
+            json!({"instance_id": TASKS[0], "patch": patch, "reward": reward}),
+        )["reward"]
+            .clone()
+    };
+    let r = paper(json!({"preset": "paper", "stage": "loop"}), &gold);
+    assert_eq!(
+        (r["preset"].clone(), r["total"].clone()),
+        (json!("paper"), json!(1.0)),
+        "{r}"
+    );
+    assert_eq!(r["paper"]["stage"], "loop");
+    assert_eq!(r["paper"]["r_correct"], 1.0);
+    let r = paper(json!({"preset": "paper", "stage": "collaborate"}), &gold);
+    assert_eq!(r["total"], -9.0, "{r}");
+    assert_eq!(r["paper"]["r_no_expert"], -10.0);
+    assert_eq!(r["paper"]["w_follow"], 2.0);
+    let r = paper(json!({"preset": "paper", "step": 120}), &gold);
+    assert_eq!(r["paper"]["stage"], "collaborate");
+    // Unresolved and unlike the gold patch: R_sim = −1.
+    let r = paper(json!({"preset": "paper"}), "not a diff");
+    assert!(r["paper"]["similarity"].as_f64().unwrap() < 0.5, "{r}");
+    assert_eq!(
+        (r["paper"]["r_sim"].clone(), r["total"].clone()),
+        (json!(-1.0), json!(-1.0))
+    );
+
     // Bad requests name what is wrong.
     let cases = [
         (
@@ -489,6 +521,12 @@ fn grading_rollouts_tokens_and_bad_requests_under_wasi() {
             json!({"instance_id": TASKS[0], "patch": "", "reward": {"lambda_lop": 1}}),
             400,
             "lambda_lop",
+        ),
+        (
+            "/grade",
+            json!({"instance_id": TASKS[0], "patch": "", "reward": {"stage": "warmup"}}),
+            400,
+            "warmup",
         ),
         (
             "/episodes",
@@ -563,6 +601,33 @@ fn grading_rollouts_tokens_and_bad_requests_under_wasi() {
     assert_eq!(sub["stats"]["expert_calls"], 1);
     assert_eq!(sub["reward"]["c_collab"], 1.0);
     assert!((sub["reward"]["total"].as_f64().unwrap() - (-0.1 - 0.05)).abs() < 1e-9);
+
+    // Under the paper preset the expert also judges the call, in a hidden call: recorded apart
+    // in the trajectory and charged, never part of the small model's conversation.
+    let ep = s.post("/episodes", json!({"instance_id": TASKS[1]}))["episode_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.post(
+        &format!("/episodes/{ep}/step"),
+        json!({"action": "I am stuck.\n```\nask_expert Which function mishandles the input?\n```"}),
+    );
+    let sub = s.post(
+        &format!("/episodes/{ep}/submit"),
+        json!({"patch": null, "reward": {"preset": "paper", "stage": "collaborate"}}),
+    );
+    let judge = sub["trajectory"]["judge"].as_array().unwrap();
+    assert_eq!(judge.len(), 1, "{sub}");
+    assert!(judge[0]["tokens_in"].as_u64().unwrap() > 0);
+    assert_eq!(sub["stats"]["judge_calls"], 1);
+    assert_eq!(
+        sub["stats"]["expert_calls"], 1,
+        "the judge is not an expert call"
+    );
+    let conversation = sub["trajectory"]["messages"].to_string();
+    assert!(!conversation.contains("WARRANT"), "{conversation}");
+    assert_eq!(sub["reward"]["paper"]["expert_calls"], 1);
+    assert_eq!(sub["reward"]["paper"]["r_no_expert"], 0.0);
 
     // /rollouts: a GRPO group of 2 samples of the built-in model, with advantages.
     let r = s.post(

@@ -42,11 +42,13 @@ pub async fn grade(
     let task = attempt.task;
     let (verdict, eval) = grader.grade(task, env, attempt.patch).await;
     let agent = attempt.trajectory.map(|t| t.stats(reward.loop_window));
-    let r = reward.reward(
+    let r = reward.score(&protege_policies::trajectory::attempt(
+        attempt.trajectory,
         verdict.resolved(),
-        agent.as_ref().map_or(0, |a| a.loops),
-        agent.as_ref().map_or(0, |a| a.expert_calls),
-    );
+        attempt.patch,
+        &task.patch,
+        reward.loop_window,
+    ));
     let record = Record {
         instance_id: task.instance_id.clone(),
         repo: task.repo.clone(),

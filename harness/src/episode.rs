@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use protege_datasets::Task;
 use protege_policies::agent::session::Session;
-use protege_policies::agent::{AgentConfig, AgentPolicy};
+use protege_policies::agent::{AgentConfig, AgentPolicy, judge};
 use protege_policies::lm::{Completion, FinishReason, LanguageModel, Message};
 use protege_policies::progress::ProgressSink;
 use protege_policies::trajectory::{Step, Trajectory};
@@ -181,6 +181,9 @@ impl Episode {
             ));
         };
         session.stop("submitted");
+        if reward.needs_judge() {
+            session.judge().await;
+        }
         let mut trajectory = session.finish(ws.as_ref(), &self.task.base_commit).await;
         let _ = ws.close().await;
         let patch = patch.or_else(|| workspace_patch(&trajectory));
@@ -220,8 +223,22 @@ pub async fn sample(
         .open_workspace(task, &env)
         .await
         .map_err(|e| EpisodeError::Infra(format!("{}: no workspace: {e}", task.instance_id)))?;
-    let trajectory = policy.run_loop_reporting(task, ws.as_ref(), progress).await;
+    let mut trajectory = policy.run_loop_reporting(task, ws.as_ref(), progress).await;
     let _ = ws.close().await;
+    // A reward that needs the expert's judgement gets it even when the policy's own
+    // configuration does not ask for it.
+    if reward.needs_judge()
+        && trajectory.judge.is_empty()
+        && let Some(expert) = &policy.expert
+    {
+        trajectory.judge = judge::judge(
+            &trajectory,
+            task.problem_statement.trim(),
+            expert.as_ref(),
+            &policy.config.judge,
+        )
+        .await;
+    }
     let patch = workspace_patch(&trajectory);
     Ok(grade_attempt(grader, task, &env, patch, Some(trajectory), reward).await)
 }

@@ -3,7 +3,7 @@
 
 use protege_datasets::{Task, sha256_hex};
 use protege_policies::lm::Message;
-use protege_policies::trajectory::{Actor, Step, Trajectory};
+use protege_policies::trajectory::{Actor, JudgeCall, Step, Trajectory};
 use protege_results::Record;
 use protege_results::reward::Reward;
 use serde::Serialize;
@@ -27,6 +27,9 @@ pub struct Rollout<'a> {
     pub expert: Option<&'a str>,
     pub messages: &'a [Message],
     pub steps: &'a [Step],
+    /// The expert's hidden judge calls (the `paper` reward), apart from the steps.
+    #[serde(skip_serializing_if = "<[JudgeCall]>::is_empty")]
+    pub judge: &'a [JudgeCall],
     pub tokens: Tokens,
     pub exit_reason: &'a str,
     pub patch_sha256: &'a str,
@@ -58,6 +61,7 @@ pub fn rollout<'a>(
         expert: t.expert.as_deref(),
         messages: &t.messages,
         steps: &t.steps,
+        judge: &t.judge,
         tokens: Tokens {
             slm_in: sum(Actor::Slm, |s| s.tokens_in),
             slm_out: sum(Actor::Slm, |s| s.tokens_out),

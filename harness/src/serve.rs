@@ -153,6 +153,14 @@ fn merge<T: serde::Serialize + DeserializeOwned>(
     serde_json::from_value(v).map_err(|e| bad(format!("{what}: {e}")))
 }
 
+/// A request's reward settings (preset, stage or step, coefficients) over the server's,
+/// checked: an unknown stage or an out-of-range threshold is a 400 naming it.
+fn reward_settings(base: &RewardConfig, over: Option<&Value>) -> Result<RewardConfig, ApiError> {
+    let r: RewardConfig = merge("reward", base, over)?;
+    r.validate().map_err(bad)?;
+    Ok(r)
+}
+
 impl Server {
     pub fn new(cfg: ServeConfig, grader: Grader) -> Shared {
         Arc::new(Server {
@@ -469,7 +477,7 @@ struct SubmitBody {
 
 async fn submit(State(s): State<Shared>, Path(id): Path<String>, bytes: Bytes) -> ApiResult {
     let b: SubmitBody = body("POST /episodes/{id}/submit", &bytes)?;
-    let reward = merge("reward", &s.cfg.reward, b.reward.as_ref())?;
+    let reward = reward_settings(&s.cfg.reward, b.reward.as_ref())?;
     let slot = s.slot(&id)?;
     let mut guard = slot
         .episode
@@ -516,7 +524,7 @@ async fn grade(State(s): State<Shared>, bytes: Bytes) -> ApiResult {
     let b: GradeBody = body("POST /grade", &bytes)?;
     let task = s.task(&b.instance_id)?;
     let sandbox = s.sandbox(b.sandbox.as_deref())?;
-    let reward = merge("reward", &s.cfg.reward, b.reward.as_ref())?;
+    let reward = reward_settings(&s.cfg.reward, b.reward.as_ref())?;
     let permit = s.permit().await;
     let server = s.clone();
     let graded = tokio::spawn(async move {
@@ -597,7 +605,7 @@ async fn rollouts(State(s): State<Shared>, bytes: Bytes) -> ApiResult {
         .map(|id| s.task(id))
         .collect::<Result<_, _>>()?;
     let sandbox = s.sandbox(b.sandbox.as_deref())?;
-    let reward = merge("reward", &s.cfg.reward, b.reward.as_ref())?;
+    let reward = reward_settings(&s.cfg.reward, b.reward.as_ref())?;
     let p = b.policy.unwrap_or(PolicyBody {
         slm: default_slm(),
         expert: None,

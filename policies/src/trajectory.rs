@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use protege_results::AgentStats;
+use protege_results::loops::LoopConfig;
+use protege_results::reward::{Attempt, ExpertCall};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -59,6 +61,30 @@ pub struct Trajectory {
     /// Staged policies: every candidate patch and what became of it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<Candidate>,
+    /// The expert's hidden judge calls, one per answered expert call: never part of `steps` or
+    /// `messages`, so the small model never sees them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub judge: Vec<JudgeCall>,
+}
+
+/// One hidden call in which the expert judged an expert call of the trajectory: whether it was
+/// warranted, and how well the small model followed the advice.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JudgeCall {
+    /// Index in `steps` of the expert step (the advice) judged.
+    pub expert_step: usize,
+    /// In [0, 1]; `None` when the reply carried no readable score.
+    pub warrant: Option<f64>,
+    pub follow: Option<f64>,
+    /// The judge's reply (its reasons and scores).
+    pub reply: String,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost: f64,
+    pub ms: u64,
+    /// Why there are no scores (the expert could not be reached, no score in the reply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One stage of a staged policy and what it cost.
@@ -119,6 +145,37 @@ impl Trajectory {
         self.steps.iter().filter(|s| s.actor == Actor::Slm)
     }
 
+    /// The small model's actions in order, for loop measures: none for a staged pipeline,
+    /// which runs each stage once.
+    pub fn actions(&self) -> Vec<&str> {
+        if !self.stages.is_empty() {
+            return Vec::new();
+        }
+        self.slm_steps().map(|s| s.action.as_str()).collect()
+    }
+
+    /// Every answered expert call: the index (among the small model's actions) of the action
+    /// that asked, and the judge's scores where it judged the call.
+    pub fn expert_calls(&self) -> Vec<ExpertCall> {
+        let mut slm_seen = 0usize;
+        let mut calls = Vec::new();
+        for (k, s) in self.steps.iter().enumerate() {
+            match s.actor {
+                Actor::Slm => slm_seen += 1,
+                Actor::Expert => {
+                    let judged = self.judge.iter().find(|j| j.expert_step == k);
+                    calls.push(ExpertCall {
+                        // The asking action is the small-model step the advice follows.
+                        action: slm_seen.saturating_sub(1),
+                        warrant: judged.and_then(|j| j.warrant),
+                        follow: judged.and_then(|j| j.follow),
+                    });
+                }
+            }
+        }
+        calls
+    }
+
     pub fn stats(&self, loop_window: usize) -> AgentStats {
         // A staged pipeline runs each stage once: its model calls are not actions that can loop.
         let loops = if self.stages.is_empty() {
@@ -135,6 +192,7 @@ impl Trajectory {
         };
         let (slm_tokens, expert_tokens) = (tokens(Actor::Slm), tokens(Actor::Expert));
         let total = slm_tokens + expert_tokens;
+        let judge_cost: f64 = self.judge.iter().map(|j| j.cost).sum();
         AgentStats {
             steps: self.slm_steps().count(),
             loops,
@@ -151,9 +209,32 @@ impl Trajectory {
             } else {
                 expert_tokens as f64 / total as f64
             },
-            cost: self.steps.iter().map(|s| s.cost).sum(),
+            cost: self.steps.iter().map(|s| s.cost).sum::<f64>() + judge_cost,
             exit_reason: self.exit_reason.clone(),
+            longest_run: LoopConfig::default().measure(self.actions()).longest(),
+            judge_calls: self.judge.len(),
+            judge_tokens: self.judge.iter().map(|j| j.tokens_in + j.tokens_out).sum(),
+            judge_cost,
         }
+    }
+}
+
+/// What the reward of one graded attempt is computed from. Without a trajectory (a patch
+/// graded on its own) there are no actions and no expert calls.
+pub fn attempt<'a>(
+    trajectory: Option<&'a Trajectory>,
+    resolved: bool,
+    patch: Option<&'a str>,
+    gold_patch: &'a str,
+    loop_window: usize,
+) -> Attempt<'a> {
+    Attempt {
+        resolved,
+        patch,
+        gold_patch,
+        actions: trajectory.map(Trajectory::actions).unwrap_or_default(),
+        loops: trajectory.map_or(0, |t| t.stats(loop_window).loops),
+        expert_calls: trajectory.map(Trajectory::expert_calls).unwrap_or_default(),
     }
 }
 
@@ -232,6 +313,56 @@ mod tests {
     }
 
     #[test]
+    fn expert_calls_point_at_the_asking_action_and_carry_the_judgement() {
+        let mut t = Trajectory {
+            steps: vec![
+                step("ls", Actor::Slm, 1, 1),
+                step("ask_expert a", Actor::Slm, 1, 1),
+                step("advice", Actor::Expert, 5, 5),
+                step("ask_expert b", Actor::Slm, 1, 1),
+                step("advice", Actor::Expert, 5, 5),
+                step("edit", Actor::Slm, 1, 1),
+            ],
+            ..Default::default()
+        };
+        t.judge.push(JudgeCall {
+            expert_step: 4,
+            warrant: Some(0.25),
+            follow: Some(1.0),
+            tokens_in: 30,
+            tokens_out: 10,
+            cost: 0.5,
+            ..Default::default()
+        });
+        let calls = t.expert_calls();
+        assert_eq!(calls.len(), 2);
+        assert_eq!((calls[0].action, calls[0].warrant), (1, None));
+        assert_eq!(
+            (calls[1].action, calls[1].warrant, calls[1].follow),
+            (2, Some(0.25), Some(1.0))
+        );
+        assert_eq!(
+            t.actions(),
+            vec!["ls", "ask_expert a", "ask_expert b", "edit"]
+        );
+        let s = t.stats(5);
+        assert_eq!((s.expert_calls, s.judge_calls, s.judge_tokens), (2, 1, 40));
+        assert_eq!(
+            s.expert_tokens, 20,
+            "judge tokens are not the agent's expert tokens"
+        );
+        assert!(
+            (s.cost - (6.0 * 0.01 + 0.5)).abs() < 1e-12,
+            "the judge is charged"
+        );
+        assert_eq!(s.longest_run, 2, "the two ask_expert actions");
+        let a = attempt(Some(&t), false, Some("p"), "g", 5);
+        assert_eq!(a.actions.len(), 4);
+        assert_eq!(a.expert_calls, calls);
+        assert!(attempt(None, true, None, "g", 5).actions.is_empty());
+    }
+
+    #[test]
     fn staged_trajectories_have_no_loops_and_old_json_still_loads() {
         let mut t = Trajectory {
             steps: vec![
@@ -250,8 +381,10 @@ mod tests {
         let old =
             r#"{"instance_id":"a","policy":"p","slm":"s","steps":[],"exit_reason":"x","patch":""}"#;
         let back: Trajectory = serde_json::from_str(old).unwrap();
-        assert!(back.stages.is_empty() && back.candidates.is_empty());
+        assert!(back.stages.is_empty() && back.candidates.is_empty() && back.judge.is_empty());
         let json = serde_json::to_string(&Trajectory::default()).unwrap();
-        assert!(!json.contains("stages") && !json.contains("candidates"));
+        assert!(
+            !json.contains("stages") && !json.contains("candidates") && !json.contains("judge")
+        );
     }
 }

@@ -47,6 +47,7 @@ struct AgentRow {
     expert_tokens: Option<f64>,
     total_tokens: Option<f64>,
     cost: Option<f64>,
+    longest_run: Option<f64>,
 }
 
 impl AgentRow {
@@ -66,6 +67,7 @@ impl AgentRow {
             expert_tokens: num("expert_tokens"),
             total_tokens,
             cost: num("cost"),
+            longest_run: num("longest_run"),
         })
     }
 }
@@ -250,6 +252,7 @@ pub fn render(manifest: &Manifest, latest: &[&Record], agent: &HashMap<String, V
     h.push_str("</section>\n");
 
     h.push_str(&agent_sections(&rows, summary.tasks));
+    h.push_str(&paper_metrics(&rows));
     h.push_str("</body>\n</html>\n");
     h
 }
@@ -542,6 +545,73 @@ fn agent_sections(rows: &[AgentRow], tasks: usize) -> String {
     h
 }
 
+/// The metrics reviews of the paper report (loop runs longer than 10 steps, mean steps,
+/// expert calls and expert-token share, median cost), for all tasks with agent statistics and
+/// split by resolved. Absent when the run has no agent statistics (the sections above say so).
+fn paper_metrics(rows: &[AgentRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut h = String::from(
+        "<section id=\"paper-metrics\">\n<h2>Loops, steps, expert use and cost by resolution</h2>\n\
+         <table class=\"paper\">\n<tr><th>tasks</th><th class=\"n\">n</th>\
+         <th class=\"n\">loop run &gt; 10 steps</th><th class=\"n\">mean steps</th>\
+         <th class=\"n\">expert calls/task</th><th class=\"n\">expert-token share</th>\
+         <th class=\"n\">median cost/task</th></tr>\n",
+    );
+    let na = || "<span class=\"na\">n/a</span>".to_string();
+    for (group, key, keep) in [
+        ("all", "all", None),
+        ("resolved", "resolved", Some(true)),
+        ("not resolved", "unresolved", Some(false)),
+    ] {
+        let g: Vec<&AgentRow> = rows
+            .iter()
+            .filter(|r| keep.is_none_or(|k| r.resolved == k))
+            .collect();
+        let pick = |f: fn(&AgentRow) -> Option<f64>| -> Vec<f64> {
+            g.iter().filter_map(|r| f(r)).collect()
+        };
+        let runs = pick(|r| r.longest_run);
+        let long = (!runs.is_empty()).then(|| {
+            runs.iter()
+                .filter(|x| **x > crate::tables::LONG_RUN as f64)
+                .count() as f64
+                / runs.len() as f64
+        });
+        let et: f64 = pick(|r| r.expert_tokens).iter().sum();
+        let tt: f64 = pick(|r| r.total_tokens).iter().sum();
+        let share = (tt > 0.0).then(|| et / tt);
+        let name = |m: &str| format!("{m}_{key}");
+        let _ = writeln!(
+            h,
+            "<tr data-group=\"{key}\"><td>{group}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            count(&name("paper_tasks"), g.len()),
+            match long {
+                Some(x) => metric(&name("long_loop_share"), x, &pct(x)),
+                None => na(),
+            },
+            opt_real(&name("paper_steps_mean"), mean(&pick(|r| r.steps)), 1),
+            opt_real(
+                &name("paper_expert_calls_mean"),
+                mean(&pick(|r| r.expert_calls)),
+                2
+            ),
+            match share {
+                Some(x) => metric(&name("paper_expert_token_share"), x, &pct(x)),
+                None => na(),
+            },
+            match percentile(&pick(|r| r.cost), 50.0) {
+                Some(x) => metric(&name("paper_cost_median"), x, &format!("${x:.4}")),
+                None => na(),
+            },
+        );
+    }
+    h.push_str("</table>\n</section>\n");
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -628,6 +698,34 @@ mod tests {
         assert!(page.contains("data-metric=\"expert_token_share\" data-value=\"0.2\">20.0%<"));
         assert!(page.contains("data-metric=\"cost_total\" data-value=\"2\">$2.0000<"));
         assert!(page.contains("data-metric=\"cost_per_resolved\" data-value=\"2\">$2.0000<"));
+    }
+
+    #[test]
+    fn the_paper_metrics_are_split_by_resolution() {
+        let m = manifest();
+        let r1 = record("a-1", "o/a", Outcome::Resolved);
+        let r2 = record("a-2", "o/a", Outcome::Unresolved);
+        let r3 = record("b-1", "o/b", Outcome::Unresolved);
+        let agent: HashMap<String, Value> = [
+            ("a-1", serde_json::json!({"steps": 20, "longest_run": 4, "expert_calls": 4, "slm_tokens": 890, "expert_tokens": 110, "cost": 0.5})),
+            ("a-2", serde_json::json!({"steps": 60, "longest_run": 11, "expert_calls": 0, "slm_tokens": 1000, "expert_tokens": 0, "cost": 1.5})),
+            ("b-1", serde_json::json!({"steps": 40, "longest_run": 10, "expert_calls": 2, "slm_tokens": 100, "expert_tokens": 0, "cost": 3.0})),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let page = render(&m, &[&r1, &r2, &r3], &agent);
+        let has = |s: &str| assert!(page.contains(s), "missing {s}");
+        has("data-metric=\"long_loop_share_all\" data-value=\"0.3333333333333333\">33.3%<");
+        has("data-metric=\"long_loop_share_resolved\" data-value=\"0\">0.0%<");
+        has("data-metric=\"long_loop_share_unresolved\" data-value=\"0.5\">50.0%<");
+        has("data-metric=\"paper_steps_mean_all\" data-value=\"40\">40.0<");
+        has("data-metric=\"paper_expert_calls_mean_resolved\" data-value=\"4\">4.00<");
+        has("data-metric=\"paper_expert_token_share_resolved\" data-value=\"0.11\">11.0%<");
+        has("data-metric=\"paper_cost_median_all\" data-value=\"1.5\">$1.5000<");
+        has("data-metric=\"paper_cost_median_unresolved\" data-value=\"1.5\">$1.5000<");
+        // Without agent statistics the section is left out (the sections above say so).
+        assert!(!render(&m, &[&r1], &HashMap::new()).contains("paper-metrics"));
     }
 
     #[test]

@@ -3,10 +3,12 @@
 
 pub mod compare;
 pub mod html;
+pub mod loops;
 pub mod manifest;
 pub mod metrics;
 pub mod record;
 pub mod reward;
+pub mod similarity;
 pub mod store;
 pub mod summary;
 pub mod tables;

@@ -17,8 +17,20 @@ pub struct AgentStats {
     pub expert_tokens: u64,
     /// expert_tokens / (slm_tokens + expert_tokens); 0 when no tokens.
     pub expert_token_share: f64,
-    /// US dollars, from the backends' price tables.
+    /// US dollars, from the backends' price tables (the judge's hidden calls included).
     pub cost: f64,
+    /// The longest run of consecutive identical base commands ([`crate::loops`], default
+    /// normalisation): the paper's loop metric counts trajectories where it exceeds 10.
+    #[serde(default)]
+    pub longest_run: usize,
+    /// The expert's hidden judge calls (warrant and follow-through, for the `paper` reward):
+    /// charged in `cost`, kept out of `expert_calls`, `expert_tokens` and the token share.
+    #[serde(default)]
+    pub judge_calls: usize,
+    #[serde(default)]
+    pub judge_tokens: u64,
+    #[serde(default)]
+    pub judge_cost: f64,
     /// Why the loop ended: `submitted`, `max_steps`, `wall_time`, `max_cost`, `model_error: …`.
     pub exit_reason: String,
 }

@@ -185,10 +185,19 @@ struct AgentRow {
     tasks: usize,
     mean_steps: f64,
     loops_per_task: f64,
+    /// Share of trajectories whose longest run of identical base commands exceeds
+    /// [`LONG_RUN`] steps (the paper's loop metric).
+    long_loop_share: f64,
     expert_calls_per_task: f64,
     expert_token_share: f64,
     cost_per_task: f64,
+    /// Nearest-rank median.
+    median_cost_per_task: f64,
 }
+
+/// A run of identical base commands longer than this counts as a loop in the agent table
+/// (reviews of the paper: 31.0% of trajectories after SFT, 0.8% after RL).
+pub const LONG_RUN: usize = 10;
 
 /// Agent statistics (from trajectories), for all tasks and split by resolved / not resolved.
 /// The expert-token share is pooled: expert tokens over all tokens of the group.
@@ -219,6 +228,7 @@ pub fn agent_table(latest: &[&Record]) -> Option<Table> {
             tasks: n,
             mean_steps: mean(&|s| s.steps as f64),
             loops_per_task: mean(&|s| s.loops as f64),
+            long_loop_share: mean(&|s| f64::from(u8::from(s.longest_run > LONG_RUN))),
             expert_calls_per_task: mean(&|s| s.expert_calls as f64),
             expert_token_share: if all == 0 {
                 0.0
@@ -226,6 +236,11 @@ pub fn agent_table(latest: &[&Record]) -> Option<Table> {
                 et as f64 / all as f64
             },
             cost_per_task: mean(&|s| s.cost),
+            median_cost_per_task: crate::metrics::percentile(
+                &a.iter().map(|s| s.cost).collect::<Vec<_>>(),
+                50.0,
+            )
+            .unwrap_or(0.0),
         }
     };
     let rows = vec![
@@ -252,9 +267,11 @@ pub fn agent_table(latest: &[&Record]) -> Option<Table> {
             "group",
             "mean steps",
             "loops/task",
+            "loop run > 10",
             "expert calls/task",
             "expert-token share",
             "cost/task ($)",
+            "median cost/task ($)",
         ],
         rows: rows
             .iter()
@@ -264,9 +281,11 @@ pub fn agent_table(latest: &[&Record]) -> Option<Table> {
                     r.group.to_string(),
                     format!("{:.1}", r.mean_steps),
                     format!("{:.2}", r.loops_per_task),
+                    pct(r.long_loop_share),
                     format!("{:.2}", r.expert_calls_per_task),
                     pct(r.expert_token_share),
                     format!("{:.4}", r.cost_per_task),
+                    format!("{:.4}", r.median_cost_per_task),
                 ]
             })
             .collect(),
@@ -313,5 +332,69 @@ mod tests {
         };
         assert_eq!(t.csv(), "a,b\n\"1,2\",\"say \"\"hi\"\"\"\n");
         assert_eq!(t.markdown(), "| a | b |\n|---|---|\n| 1,2 | say \"hi\" |\n");
+    }
+
+    #[test]
+    fn agent_table_has_the_paper_metrics_split_by_resolved() {
+        use crate::{AgentStats, Outcome, Stats, Verdict};
+        let rec = |id: &str, resolved: bool, longest_run: usize, steps: usize, cost: f64| Record {
+            instance_id: id.into(),
+            repo: "r".into(),
+            policy: "agent".into(),
+            patch_sha256: String::new(),
+            cache_key: String::new(),
+            sandbox: "docker".into(),
+            verdict: Verdict {
+                outcome: if resolved {
+                    Outcome::Resolved
+                } else {
+                    Outcome::Unresolved
+                },
+                report: Default::default(),
+                infra_error: None,
+                patch_problem: None,
+                flaky: vec![],
+            },
+            stats: Stats::default(),
+            agent: Some(AgentStats {
+                steps,
+                longest_run,
+                expert_calls: 2,
+                slm_tokens: 90,
+                expert_tokens: 10,
+                cost,
+                ..AgentStats::default()
+            }),
+            reward: None,
+        };
+        let rs = [
+            rec("a", true, 11, 20, 1.0),
+            rec("b", true, 10, 30, 3.0),
+            rec("c", false, 40, 60, 2.0),
+            rec("d", false, 2, 50, 9.0),
+        ];
+        let refs: Vec<&Record> = rs.iter().collect();
+        let t = agent_table(&refs).unwrap();
+        let col = |name: &str| t.header.iter().position(|h| *h == name).unwrap();
+        let cell = |row: usize, name: &str| t.rows[row][col(name)].clone();
+        assert_eq!(cell(0, "group"), "all");
+        assert_eq!(
+            cell(0, "loop run > 10"),
+            "50.0%",
+            "11 and 40 are longer than 10; 10 is not"
+        );
+        assert_eq!(cell(1, "loop run > 10"), "50.0%");
+        assert_eq!(cell(2, "loop run > 10"), "50.0%");
+        assert_eq!(cell(0, "mean steps"), "40.0");
+        assert_eq!(cell(1, "mean steps"), "25.0");
+        assert_eq!(cell(0, "expert-token share"), "10.0%");
+        assert_eq!(
+            cell(0, "median cost/task ($)"),
+            "2.0000",
+            "nearest rank of 1, 2, 3, 9"
+        );
+        assert_eq!(cell(1, "median cost/task ($)"), "1.0000");
+        assert_eq!(cell(2, "median cost/task ($)"), "2.0000");
+        assert_eq!(t.json[0]["long_loop_share"], 0.5);
     }
 }

@@ -121,8 +121,15 @@ pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<ConfigFile>
     };
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading --config {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("--config {}: not a valid protege config", path.display()))
+    let mut config: ConfigFile = serde_json::from_str(&text)
+        .with_context(|| format!("--config {}: not a valid protege config", path.display()))?;
+    config
+        .reward
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--config {}: {e}", path.display()))?;
+    // The paper reward scores expert calls by the expert's judgement: judge them.
+    config.agent.judge.enabled |= config.reward.needs_judge();
+    Ok(config)
 }
 
 impl RunArgs {

@@ -3,6 +3,7 @@
 //! model stays the sole decision maker.
 
 pub mod actions;
+pub mod judge;
 pub mod models;
 pub mod session;
 pub mod tools;
@@ -44,6 +45,8 @@ pub struct AgentConfig {
     pub observation_limit: usize,
     pub slm_params: GenParams,
     pub expert_params: GenParams,
+    /// The expert's hidden judgement of each expert call (for the `paper` reward).
+    pub judge: judge::JudgeConfig,
 }
 
 impl Default for AgentConfig {
@@ -68,6 +71,7 @@ impl Default for AgentConfig {
                 temperature: 0.0,
                 ..GenParams::default()
             },
+            judge: judge::JudgeConfig::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ use protege_datasets::Task;
 use protege_sandboxes::Sandbox;
 
 use super::actions::{self, Action, parse};
+use super::judge;
 use super::tools::Tools;
 use super::{AgentConfig, condensed_history, system_prompt};
 use crate::lm::{Completion, LanguageModel, Message};
@@ -239,10 +240,29 @@ impl Session {
         }
     }
 
+    /// Has the expert judge every answered expert call (hidden calls: recorded in the
+    /// trajectory's `judge`, charged to the episode's cost, never shown to the small model).
+    /// Judging again replaces the earlier judgement; without an expert there is nothing to do.
+    pub async fn judge(&mut self) {
+        let Some(expert) = &self.expert else { return };
+        let calls = judge::judge(
+            &self.traj,
+            &self.problem_statement,
+            expert.as_ref(),
+            &self.cfg.judge,
+        )
+        .await;
+        self.cost += calls.iter().map(|c| c.cost).sum::<f64>();
+        self.traj.judge = calls;
+    }
+
     /// Ends the episode and returns its trajectory, whose `patch` is the workspace's diff
-    /// against `base_commit`.
+    /// against `base_commit`. With `judge.enabled` the expert judges the expert calls first.
     pub async fn finish(mut self, ws: &dyn Sandbox, base_commit: &str) -> Trajectory {
         self.stop("closed");
+        if self.cfg.judge.enabled && self.traj.judge.is_empty() {
+            self.judge().await;
+        }
         let mut traj = self.traj;
         traj.exit_reason = self.exit.unwrap_or_default();
         traj.messages = self.messages;
@@ -263,5 +283,224 @@ impl Session {
         traj.exit_reason = self.exit.unwrap_or_default();
         traj.messages = self.messages;
         traj
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use protege_sandboxes::{ExecOptions, ExecOutput, SandboxError};
+
+    use super::*;
+    use crate::agent::AgentPolicy;
+    use crate::lm::{FinishReason, GenParams, LmError};
+
+    /// A model that answers from a script and records every prompt it was given.
+    struct Scripted {
+        name: &'static str,
+        replies: Mutex<Vec<String>>,
+        /// When set: the reply to prompts whose system message is the judge's.
+        judge_reply: Option<String>,
+        prompts: Mutex<Vec<Vec<Message>>>,
+    }
+
+    impl Scripted {
+        fn new(name: &'static str, replies: &[&str], judge_reply: Option<&str>) -> Scripted {
+            Scripted {
+                name,
+                replies: Mutex::new(replies.iter().rev().map(|s| s.to_string()).collect()),
+                judge_reply: judge_reply.map(str::to_string),
+                prompts: Mutex::default(),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl LanguageModel for Scripted {
+        fn name(&self) -> &str {
+            self.name
+        }
+        async fn chat(&self, messages: &[Message], _: &GenParams) -> Result<Completion, LmError> {
+            self.prompts.lock().unwrap().push(messages.to_vec());
+            let text = match &self.judge_reply {
+                Some(j) if messages[0].content == judge::SYSTEM => j.clone(),
+                _ => self
+                    .replies
+                    .lock()
+                    .unwrap()
+                    .pop()
+                    .unwrap_or_else(|| "```\nsubmit\n```".into()),
+            };
+            Ok(Completion {
+                text,
+                tokens_in: 100,
+                tokens_out: 10,
+                tokens_cached: 0,
+                finish: FinishReason::Stop,
+                ms: 1,
+                cost: 0.25,
+                model: self.name.into(),
+                note: None,
+                ..Completion::default()
+            })
+        }
+    }
+
+    /// Every command succeeds with a fixed output; the diff is a fixed patch.
+    struct Echo;
+
+    #[async_trait]
+    impl Sandbox for Echo {
+        async fn exec(&self, _: &str, _: &ExecOptions) -> Result<ExecOutput, SandboxError> {
+            Ok(ExecOutput {
+                exit_code: Some(0),
+                output: "file.py".into(),
+                timed_out: false,
+                truncated: false,
+                duration: Duration::ZERO,
+            })
+        }
+        async fn write_file(&self, _: &str, _: &[u8]) -> Result<(), SandboxError> {
+            Ok(())
+        }
+        async fn read_file(&self, _: &str) -> Result<Vec<u8>, SandboxError> {
+            Ok(b"x = 1\n".to_vec())
+        }
+        async fn diff(&self, _: &str) -> Result<String, SandboxError> {
+            Ok("diff --git a/x b/x\n".into())
+        }
+        fn describe(&self) -> String {
+            "echo".into()
+        }
+        async fn close(&self) -> Result<(), SandboxError> {
+            Ok(())
+        }
+    }
+
+    fn task() -> Task {
+        Task {
+            instance_id: "t__1".into(),
+            repo: "t/t".into(),
+            base_commit: "abc".into(),
+            version: "1".into(),
+            problem_statement: "Addition is wrong.".into(),
+            hints_text: String::new(),
+            patch: String::new(),
+            test_patch: String::new(),
+            fail_to_pass: vec![],
+            pass_to_pass: vec![],
+            environment_setup_commit: String::new(),
+            created_at: String::new(),
+            ..Task::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_judge_is_hidden_from_the_small_model_and_charged_as_expert_cost() {
+        let slm = Arc::new(Scripted::new(
+            "slm",
+            &[
+                "Look first.\n```\nls\n```",
+                "Stuck.\n```\nask_expert where is the bug?\n```",
+                "Following the advice.\n```\ncat x.py\n```",
+                "Done.\n```\nsubmit\n```",
+            ],
+            None,
+        ));
+        let expert = Arc::new(Scripted::new(
+            "expert",
+            &["ADVICE: look at x.py line 1"],
+            Some("They were stuck and then acted on it.\nWARRANT: 0.9\nFOLLOW: 0.7"),
+        ));
+        let mut config = AgentConfig::default();
+        config.judge.enabled = true;
+        let policy = AgentPolicy {
+            slm: slm.clone(),
+            expert: Some(expert.clone()),
+            config,
+        };
+        let t = policy.run_loop(&task(), &Echo).await;
+        assert_eq!(t.exit_reason, "submitted");
+
+        // One hidden judge call with both scores, about the one expert step.
+        assert_eq!(t.judge.len(), 1, "{:?}", t.judge);
+        let j = &t.judge[0];
+        assert_eq!(
+            (j.warrant, j.follow, j.error.as_deref()),
+            (Some(0.9), Some(0.7), None)
+        );
+        assert_eq!(t.steps[j.expert_step].actor, Actor::Expert);
+        // The judge saw the request, the advice and what came after it.
+        let prompts = expert.prompts.lock().unwrap();
+        assert_eq!(prompts.len(), 2, "the advice, then the judgement");
+        let judged = &prompts[1][1].content;
+        assert!(judged.contains("where is the bug?"), "{judged}");
+        assert!(judged.contains("ADVICE: look at x.py"), "{judged}");
+        assert!(judged.contains("ACTION: cat x.py"), "{judged}");
+        assert!(judged.contains("ACTION: ls"), "{judged}");
+
+        // The small model never saw anything of it: not in any prompt, not in the conversation.
+        let hidden = ["WARRANT", "FOLLOW", "They were stuck", "You review how"];
+        for p in slm.prompts.lock().unwrap().iter().flatten() {
+            for h in hidden {
+                assert!(
+                    !p.content.contains(h),
+                    "the small model saw {h:?}: {}",
+                    p.content
+                );
+            }
+        }
+        for m in &t.messages {
+            assert!(
+                !hidden.iter().any(|h| m.content.contains(h)),
+                "{}",
+                m.content
+            );
+        }
+        assert!(t.steps.iter().all(|s| !s.observation.contains("WARRANT")));
+
+        // Charged: cost includes the judge, the expert-call count and token share do not.
+        let s = t.stats(5);
+        assert_eq!(s.expert_calls, 1);
+        assert_eq!((s.judge_calls, s.judge_tokens), (1, 110));
+        assert_eq!(s.expert_tokens, 110, "the advice only");
+        assert!((s.judge_cost - 0.25).abs() < 1e-12);
+        assert!((s.cost - (4.0 * 0.25 + 0.25 + 0.25)).abs() < 1e-12, "{s:?}");
+        let calls = t.expert_calls();
+        assert_eq!(
+            (calls[0].action, calls[0].warrant, calls[0].follow),
+            (1, Some(0.9), Some(0.7))
+        );
+    }
+
+    #[tokio::test]
+    async fn no_judge_unless_enabled_and_an_unreadable_judgement_is_recorded() {
+        let run = |judge_reply: &'static str, enabled: bool| async move {
+            let slm = Arc::new(Scripted::new(
+                "slm",
+                &["```\nask_expert help\n```", "```\nsubmit\n```"],
+                None,
+            ));
+            let expert = Arc::new(Scripted::new("expert", &["advice"], Some(judge_reply)));
+            let mut config = AgentConfig::default();
+            config.judge.enabled = enabled;
+            let policy = AgentPolicy {
+                slm,
+                expert: Some(expert.clone()),
+                config,
+            };
+            let t = policy.run_loop(&task(), &Echo).await;
+            let n = expert.prompts.lock().unwrap().len();
+            (t, n)
+        };
+        let (t, n) = run("WARRANT: 1\nFOLLOW: 1", false).await;
+        assert!(t.judge.is_empty());
+        assert_eq!(n, 1, "only the advice");
+        let (t, _) = run("I cannot tell.", true).await;
+        assert_eq!(t.judge.len(), 1);
+        assert_eq!((t.judge[0].warrant, t.judge[0].follow), (None, None));
+        assert!(t.judge[0].error.as_deref().unwrap().contains("no WARRANT"));
     }
 }

@@ -20,7 +20,10 @@ use axum::routing::{get, post};
 use futures_util::stream::{self, Stream, StreamExt};
 use serde_json::{Value, json};
 
-use super::{Completion, GenParams, LanguageModel, LmError, Message, Role, TokenLogprob, ToolCall};
+use super::{
+    Completion, GenParams, LanguageModel, LmError, Message, Role, TokenLogprob, ToolCall,
+    tool_calls,
+};
 
 #[derive(Clone)]
 struct AppState {
@@ -455,21 +458,24 @@ fn completion_logprobs(lps: &[TokenLogprob]) -> Value {
     })
 }
 
-fn tool_calls_json(calls: &[ToolCall]) -> Value {
-    Value::Array(
-        calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                json!({
-                    "index": i,
-                    "id": c.id,
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": c.arguments},
-                })
-            })
-            .collect(),
-    )
+/// The calls as a stream delta carries them: each with its `index`.
+fn tool_call_deltas(calls: &[ToolCall]) -> Value {
+    let mut v = tool_calls::openai_calls(calls);
+    if let Some(items) = v.as_array_mut() {
+        for (i, c) in items.iter_mut().enumerate() {
+            c["index"] = json!(i);
+        }
+    }
+    v
+}
+
+/// The end of a stream whose generation failed: an error object, then `[DONE]`.
+fn failed(message: String) -> Vec<Result<Event, Infallible>> {
+    vec![
+        Ok(Event::default()
+            .data(json!({"error": {"message": message, "type": "server_error"}}).to_string())),
+        Ok(Event::default().data("[DONE]")),
+    ]
 }
 
 fn finish_reason(c: &Completion) -> &'static str {
@@ -501,7 +507,7 @@ async fn chat_completions(State(s): State<AppState>, body: Bytes) -> Response {
             Ok(c) => {
                 let mut message = json!({"role": "assistant", "content": c.text});
                 if !c.tool_calls.is_empty() {
-                    message["tool_calls"] = tool_calls_json(&c.tool_calls);
+                    message["tool_calls"] = tool_calls::openai_calls(&c.tool_calls);
                     if c.text.is_empty() {
                         message["content"] = Value::Null;
                     }
@@ -603,19 +609,8 @@ async fn completions(State(s): State<AppState>, body: Bytes) -> Response {
                     Ok(Event::default().data("[DONE]")),
                 ]
             }
-            Ok(Err(e)) => vec![
-                Ok(Event::default().data(
-                    json!({"error": {"message": e.to_string(), "type": "server_error"}}).to_string(),
-                )),
-                Ok(Event::default().data("[DONE]")),
-            ],
-            Err(e) => vec![
-                Ok(Event::default().data(
-                    json!({"error": {"message": format!("generation task failed: {e}"), "type": "server_error"}})
-                        .to_string(),
-                )),
-                Ok(Event::default().data("[DONE]")),
-            ],
+            Ok(Err(e)) => failed(e.to_string()),
+            Err(e) => failed(format!("generation task failed: {e}")),
         };
         stream::iter(events)
     })
@@ -664,7 +659,7 @@ fn stream_events(
                         &id,
                         created,
                         &name,
-                        json!({"tool_calls": tool_calls_json(&c.tool_calls)}),
+                        json!({"tool_calls": tool_call_deltas(&c.tool_calls)}),
                         None,
                     )));
                 }
@@ -683,19 +678,8 @@ fn stream_events(
                 events.push(Ok(Event::default().data("[DONE]")));
                 events
             }
-            Ok(Err(e)) => vec![
-                Ok(Event::default().data(
-                    json!({"error": {"message": e.to_string(), "type": "server_error"}}).to_string(),
-                )),
-                Ok(Event::default().data("[DONE]")),
-            ],
-            Err(e) => vec![
-                Ok(Event::default().data(
-                    json!({"error": {"message": format!("generation task failed: {e}"), "type": "server_error"}})
-                        .to_string(),
-                )),
-                Ok(Event::default().data("[DONE]")),
-            ],
+            Ok(Err(e)) => failed(e.to_string()),
+            Err(e) => failed(format!("generation task failed: {e}")),
         };
         stream::iter(events)
     })

@@ -261,32 +261,8 @@ fn parse_message(i: usize, m: &Value) -> Result<Message, String> {
     };
     let mut msg = Message::new(role, content);
     if let Some(calls) = m.get("tool_calls").filter(|v| !v.is_null()) {
-        let calls = calls
-            .as_array()
-            .ok_or_else(|| format!("messages[{i}].tool_calls must be an array"))?;
-        for (j, c) in calls.iter().enumerate() {
-            let f = c
-                .get("function")
-                .ok_or_else(|| format!("messages[{i}].tool_calls[{j}].function is missing"))?;
-            let name = f
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| format!("messages[{i}].tool_calls[{j}].function.name is missing"))?;
-            let arguments = match f.get("arguments") {
-                Some(Value::String(s)) => s.clone(),
-                None | Some(Value::Null) => "{}".into(),
-                Some(other) => other.to_string(),
-            };
-            msg.tool_calls.push(ToolCall {
-                id: c
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                name: name.to_string(),
-                arguments,
-            });
-        }
+        msg.tool_calls =
+            tool_calls::from_openai(calls).map_err(|e| format!("messages[{i}]: {e}"))?;
     }
     if let Some(id) = m.get("tool_call_id").and_then(Value::as_str) {
         msg.tool_call_id = Some(id.to_string());

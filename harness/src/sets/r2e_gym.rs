@@ -26,7 +26,7 @@ use super::{Graded, TaskSetRules};
 use crate::eval_script::test_section;
 use crate::grading::report::{StatusMap, SuccessFailure, TestStatus, TestsStatus};
 use crate::parsers::LogParser;
-use crate::specs::{Packages, Spec, SpecError};
+use crate::specs::{Spec, SpecError};
 
 pub struct R2eGym;
 
@@ -185,23 +185,10 @@ impl TaskSetRules for R2eGym {
     }
 
     fn spec(&self, task: &Task) -> Result<Spec, SpecError> {
+        // The parser is unused: this set's parse() is R2E-Gym's parser.
         Ok(Spec {
-            repo: task.repo.clone(),
-            version: task.version.clone(),
-            test_cmd: "bash run_tests.sh".into(),
-            // unused: this set's parse() is R2E-Gym's parser
-            parser: LogParser::Pytest,
-            activate: Vec::new(),
-            pre_test: Vec::new(),
             env: vec![("PATH".into(), PATH.into())],
-            install: String::new(),
-            pre_install: Vec::new(),
-            python: String::new(),
-            packages: Packages::None,
-            pip_packages: Vec::new(),
-            no_use_env: false,
-            cpus: None,
-            wasi_ok: false,
+            ..Spec::prebuilt(task, "bash run_tests.sh", LogParser::Pytest)
         })
     }
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::TaskSetRules;
 use crate::parsers::LogParser;
-use crate::specs::{CONDA_ACTIVATE, Packages, Spec, SpecError};
+use crate::specs::{CONDA_ACTIVATE, Spec, SpecError};
 
 /// SWE-Gym and SWE-Gym Lite: the same rules, two splits.
 pub struct SweGym;
@@ -72,23 +72,10 @@ fn spec(task: &Task) -> Result<Spec, SpecError> {
         cmd.to_string()
     };
     Ok(Spec {
-        repo: task.repo.clone(),
-        version: task.version.clone(),
-        test_cmd,
+        activate: CONDA_ACTIVATE.iter().map(|s| s.to_string()).collect(),
         // pydantic's classic-style `-vv` lines and the others' `-rA` summaries are both read by
         // the pytest parser (`name STATUS` and `STATUS name` lines)
-        parser: LogParser::Pytest,
-        activate: CONDA_ACTIVATE.iter().map(|s| s.to_string()).collect(),
-        pre_test: Vec::new(),
-        env: Vec::new(),
-        install: String::new(),
-        pre_install: Vec::new(),
-        python: String::new(),
-        packages: Packages::None,
-        pip_packages: Vec::new(),
-        no_use_env: false,
-        cpus: None,
-        wasi_ok: false,
+        ..Spec::prebuilt(task, test_cmd, LogParser::Pytest)
     })
 }
 

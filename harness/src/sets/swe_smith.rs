@@ -33,7 +33,7 @@ use serde_json::{Map, Value};
 use super::{Graded, Setup, TaskSetRules, diff};
 use crate::grading::report::{StatusMap, SuccessFailure, TestStatus, TestsStatus};
 use crate::parsers::LogParser;
-use crate::specs::{CONDA_ACTIVATE, Packages, Spec, SpecError};
+use crate::specs::{CONDA_ACTIVATE, Spec, SpecError};
 
 pub struct SweSmith;
 
@@ -263,24 +263,11 @@ impl TaskSetRules for SweSmith {
 
     fn spec(&self, task: &Task) -> Result<Spec, SpecError> {
         let (test_cmd, _) = profile(&task.repo);
+        // The images come built: nothing is installed at evaluation. The parser is unused:
+        // this set's parse() chooses SWE-smith's parser by repository.
         Ok(Spec {
-            repo: task.repo.clone(),
-            version: task.version.clone(),
-            test_cmd: test_cmd.to_string(),
-            // unused: this set's parse() chooses SWE-smith's parser by repository
-            parser: LogParser::Pytest,
             activate: CONDA_ACTIVATE.iter().map(|s| s.to_string()).collect(),
-            pre_test: Vec::new(),
-            env: Vec::new(),
-            // the images come built: nothing is installed at evaluation
-            install: String::new(),
-            pre_install: Vec::new(),
-            python: String::new(),
-            packages: Packages::None,
-            pip_packages: Vec::new(),
-            no_use_env: false,
-            cpus: None,
-            wasi_ok: false,
+            ..Spec::prebuilt(task, test_cmd, LogParser::Pytest)
         })
     }
 

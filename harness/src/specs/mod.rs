@@ -184,6 +184,29 @@ fn mini() -> Spec {
 }
 
 impl Spec {
+    /// The spec of a task whose image comes built: `test_cmd` run with `parser`, nothing
+    /// activated, exported or installed, not runnable under WASI. Task sets with their own
+    /// images start from it and set what they add.
+    pub fn prebuilt(task: &Task, test_cmd: impl Into<String>, parser: LogParser) -> Spec {
+        Spec {
+            repo: task.repo.clone(),
+            version: task.version.clone(),
+            test_cmd: test_cmd.into(),
+            parser,
+            activate: Vec::new(),
+            pre_test: Vec::new(),
+            env: Vec::new(),
+            install: String::new(),
+            pre_install: Vec::new(),
+            python: String::new(),
+            packages: Packages::None,
+            pip_packages: Vec::new(),
+            no_use_env: false,
+            cpus: None,
+            wasi_ok: false,
+        }
+    }
+
     /// Where the repository keeps the requirements file [`Packages::Requirements`] reads, in the
     /// order tried.
     pub fn requirements_paths(&self) -> &'static [&'static str] {

@@ -67,6 +67,11 @@ pub async fn grade(
         },
         agent,
         reward: Some(r),
+        network: crate::grading::network::network_use(
+            grader.egress.mode,
+            &eval.egress,
+            &eval.test_output,
+        ),
     };
     Graded { record, eval }
 }

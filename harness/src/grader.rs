@@ -10,6 +10,7 @@ use protege_sandboxes::{Sandbox, SandboxError};
 
 use crate::grading::EvalOutcome;
 use crate::grading::docker::{self as docker_grading, DockerEval};
+use crate::grading::network::{GradingEgress, GradingNetwork, IndexSettings};
 use crate::grading::rules::Rules;
 use crate::grading::verdict::{flaky_tests, from_outcome, parse_statuses, precheck};
 use crate::images;
@@ -83,6 +84,9 @@ pub struct Grader {
     /// The official version whose rules the evaluation follows (eval script, apply cascade,
     /// grading); set after [`Grader::new`], which starts with the current ones.
     pub rules: Rules,
+    /// What grading containers reach (`--grading-network`); set after [`Grader::new`], which
+    /// starts with none. Workspaces keep `limits.network`.
+    pub egress: GradingEgress,
 }
 
 impl Grader {
@@ -105,7 +109,25 @@ impl Grader {
             test_timeout,
             reruns,
             rules: Rules::CURRENT,
+            egress: GradingEgress::default(),
         }
+    }
+
+    /// Applies `mode` to grading containers: for `index`, the internal network and the egress
+    /// proxy are set up on the engine (an error when they cannot be). Without an engine (WASI
+    /// grading) the mode is noted as having no effect.
+    pub async fn set_grading_network(
+        &mut self,
+        mode: GradingNetwork,
+        settings: &IndexSettings,
+    ) -> Result<(), SandboxError> {
+        self.egress = match &self.engine {
+            Some(engine) => GradingEgress::start(engine, mode, settings).await?,
+            None => {
+                GradingEgress::unapplied(mode, "no Docker grading: WASI sandboxes have no network")
+            }
+        };
+        Ok(())
     }
 
     pub fn engine(&self) -> Option<&DockerEngine> {
@@ -229,6 +251,7 @@ impl Grader {
                     limits: self.limits.clone(),
                     test_timeout: self.test_timeout,
                     rules: self.rules,
+                    egress: self.egress.clone(),
                 };
                 docker_grading::evaluate(engine, &dcfg, task, spec, patch).await
             }

@@ -27,6 +27,7 @@ use crate::attempt::{self, Attempt, Graded};
 use crate::events::{EventSink, PolicyEvents, RunEvent};
 use crate::grader::{Environment, Grader};
 use crate::grading::EvalOutcome;
+use crate::grading::network::{GradingNetwork, IndexSettings};
 use crate::grading::report::report_json;
 use crate::grading::rules::Rules;
 use crate::specs::{self, Spec};
@@ -50,6 +51,9 @@ pub struct RunConfig {
     pub reward: RewardConfig,
     /// The official version whose rules evaluate and grade (`--grader`).
     pub rules: Rules,
+    /// What grading sandboxes reach (`--grading-network`, `--index-host`, `--index-url`).
+    pub grading_network: GradingNetwork,
+    pub index: IndexSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +141,10 @@ pub async fn run(
         workers: cfg.workers.max(1),
     });
     grader.rules = cfg.rules;
+    grader
+        .set_grading_network(cfg.grading_network, &cfg.index)
+        .await?;
+    manifest.grading_network = Some(grader.egress.info());
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
         policy,
@@ -242,6 +250,7 @@ fn cache_key(
     sandbox: &str,
     env_id: &str,
     rules: Rules,
+    grading_network: &str,
 ) -> String {
     let parts = [
         serde_json::to_string(task).expect("task serialises"),
@@ -255,6 +264,8 @@ fn cache_key(
         env_id.to_string(),
         HARNESS_VERSION.to_string(),
         rules.name().to_string(),
+        // an eval that installs packages can pass with the index and fail without it
+        grading_network.to_string(),
     ];
     sha256_hex(parts.join("\0").as_bytes())
 }
@@ -267,7 +278,7 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
     // the policy instead of the patch it would make, and is checked before it runs.
     let workspace_key = shared.policy.needs_workspace().then(|| {
         let label = format!("<policy {}>", shared.policy.name());
-        key_of(task, Some(&label), &env, shared.cfg.rules)
+        key_of(task, Some(&label), &env, &shared.grader)
     });
     if let Some(prev) = workspace_key
         .as_deref()
@@ -277,7 +288,7 @@ async fn one(shared: &Shared, task: &Task) -> Result<(Record, bool, Option<f64>)
     }
     let solved = solve(shared, task, &env).await;
     let key = workspace_key
-        .unwrap_or_else(|| key_of(task, solved.patch.as_deref(), &env, shared.cfg.rules));
+        .unwrap_or_else(|| key_of(task, solved.patch.as_deref(), &env, &shared.grader));
     if let Some(prev) = kept(shared, task, &env, &key) {
         return Ok((prev, false, None));
     }
@@ -314,14 +325,15 @@ async fn environment(shared: &Shared, task: &Task, started: Instant) -> Environm
     env
 }
 
-fn key_of(task: &Task, patch: Option<&str>, env: &Environment, rules: Rules) -> String {
+fn key_of(task: &Task, patch: Option<&str>, env: &Environment, grader: &Grader) -> String {
     cache_key(
         task,
         patch,
         env.spec.as_ref().ok(),
         env.sandbox,
         env.id(),
-        rules,
+        grader.rules,
+        grader.egress.mode.name(),
     )
 }
 

@@ -54,6 +54,7 @@ async fn the_cascade_falls_through_to_patch_fuzz() {
         limits: ContainerLimits::default(),
         test_timeout: Duration::from_secs(120),
         rules: Rules::Swebench4,
+        egress: Default::default(),
     };
     let gold = task.patch.clone();
     // Hunk header off by 10 lines: git apply finds the hunk at an offset.
@@ -122,6 +123,7 @@ async fn a_test_run_past_its_deadline_is_a_timeout() {
         limits: ContainerLimits::default(),
         test_timeout: Duration::from_secs(2),
         rules: Rules::Swebench4,
+        egress: Default::default(),
     };
     let out = evaluate(&engine, &cfg, task, &spec, &task.patch).await;
     assert!(out.timed_out, "{}", out.test_output);
@@ -151,6 +153,7 @@ async fn a_memory_bomb_is_reported_as_oom() {
         },
         test_timeout: Duration::from_secs(60),
         rules: Rules::Swebench4,
+        egress: Default::default(),
     };
     let out = evaluate(&engine, &cfg, task, &spec, &task.patch).await;
     let v = from_outcome(task, &spec, &out, Rules::Swebench4);
@@ -197,6 +200,7 @@ async fn swebench_5_cascade_cleans_up_and_knows_an_applied_patch() {
         limits: ContainerLimits::default(),
         test_timeout: Duration::from_secs(120),
         rules,
+        egress: Default::default(),
     };
     let v5 = cfg(Rules::Swebench5);
     let out = evaluate(&engine, &v5, task, &spec, &task.patch).await;

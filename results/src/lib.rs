@@ -14,5 +14,6 @@ pub mod summary;
 pub mod tables;
 pub mod verdict;
 
-pub use record::{AgentStats, Record, Stats};
+pub use manifest::GradingNetworkInfo;
+pub use record::{AgentStats, NetworkUse, Record, Stats};
 pub use verdict::{InfraError, Outcome, Report, SuccessFailure, TestsStatus, Verdict};

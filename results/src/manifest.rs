@@ -22,6 +22,10 @@ pub struct Manifest {
     /// followed swebench 4.x.
     #[serde(default)]
     pub grader: String,
+    /// What grading sandboxes could reach (`--grading-network`); absent in manifests written
+    /// before the choice existed, when grading had no network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grading_network: Option<GradingNetworkInfo>,
     /// Every setting that can change a verdict (timeouts, limits, reruns, instance filter).
     pub config: serde_json::Value,
     /// Every instance of the (filtered) task set → its repository: the denominator of Pass@1.
@@ -39,4 +43,26 @@ impl Manifest {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("manifest serialises") + "\n"
     }
+}
+
+/// Grading's network as a run used it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GradingNetworkInfo {
+    /// `none`, `index` or `open`.
+    pub mode: String,
+    /// The egress proxy's allow-list (`index`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// The index pip was pointed at (`--index-url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_url: Option<String>,
+    /// The certificates grading containers trusted for the index (`--index-ca`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<String>,
+    /// Where the proxy listened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// Why the mode had no effect (no Docker grading in the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }

@@ -73,4 +73,24 @@ pub struct Record {
     pub agent: Option<AgentStats>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reward: Option<Reward>,
+    /// Present when grading reached for the network (`--grading-network`): what its eval
+    /// reached, what the allow-list refused, whether an install could not get out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkUse>,
+}
+
+/// What one evaluation did with grading's network.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkUse {
+    /// `none`, `index` or `open`.
+    pub mode: String,
+    /// `host:port` destinations the egress proxy let through.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reached: Vec<String>,
+    /// `host:port` destinations it refused (not on the allow-list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
+    /// The test output shows a package install that could not reach the index.
+    #[serde(default)]
+    pub index_unreachable: bool,
 }

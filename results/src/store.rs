@@ -124,6 +124,7 @@ mod tests {
             stats: Stats::default(),
             agent: None,
             reward: None,
+            network: None,
         }
     }
 

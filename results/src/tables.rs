@@ -366,6 +366,7 @@ mod tests {
                 ..AgentStats::default()
             }),
             reward: None,
+            network: None,
         };
         let rs = [
             rec("a", true, 11, 20, 1.0),

@@ -4,6 +4,7 @@
 
 #[cfg(feature = "docker")]
 pub mod docker;
+pub mod egress;
 pub mod error;
 pub mod exec;
 #[cfg(feature = "wasi")]

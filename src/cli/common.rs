@@ -2,8 +2,9 @@
 
 use anyhow::Context;
 use protege_datasets::{TaskSet, mini, remote, select};
+use protege_harness::grading::network::{GradingNetwork, IndexSettings};
 use protege_harness::sets;
-use protege_sandboxes::docker::ContainerLimits;
+use protege_sandboxes::docker::{ContainerLimits, Network};
 
 use super::DatasetArgs;
 
@@ -52,11 +53,49 @@ pub fn load_dataset(args: &DatasetArgs) -> anyhow::Result<TaskSet> {
     Ok(set)
 }
 
-/// The limits of every container a command starts (`--memory-mib`, `--pids`); never a network.
+/// The limits of every container a command starts (`--memory-mib`, `--pids`); no network
+/// (grading's comes from [`GradingNetworkArgs`]).
 pub fn container_limits(memory_mib: i64, pids: i64) -> ContainerLimits {
     ContainerLimits {
         memory_bytes: memory_mib << 20,
         pids,
-        network: false,
+        network: Network::None,
+    }
+}
+
+/// What grading sandboxes reach; policy workspaces never have a network.
+#[derive(clap::Args, Clone, Debug)]
+pub struct GradingNetworkArgs {
+    /// none (no network), index (the package index only, through protege's allow-list proxy:
+    /// what the official eval scripts' installs need), or open (the host's network).
+    #[arg(long, default_value = "index", value_name = "none|index|open")]
+    pub grading_network: String,
+    /// A host (or host:port) `index` lets through; repeatable. Default: pypi.org,
+    /// files.pythonhosted.org, conda.anaconda.org, repo.anaconda.com.
+    #[arg(long = "index-host", value_name = "HOST[:PORT]")]
+    pub index_hosts: Vec<String>,
+    /// A package index pip uses instead of PyPI (`PIP_INDEX_URL` in grading sandboxes); its
+    /// host joins the allow-list.
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+    /// PEM certificates grading containers trust for the index under `index` (the CA of a
+    /// TLS-inspecting proxy or of a private mirror); pip, requests, curl and conda are pointed
+    /// at them.
+    #[arg(long, value_name = "FILE")]
+    pub index_ca: Option<std::path::PathBuf>,
+}
+
+impl GradingNetworkArgs {
+    pub fn settings(&self) -> anyhow::Result<(GradingNetwork, IndexSettings)> {
+        let mode = GradingNetwork::parse(&self.grading_network)
+            .map_err(|e| anyhow::anyhow!("--grading-network: {e}"))?;
+        let settings = IndexSettings {
+            hosts: self.index_hosts.clone(),
+            index_url: self.index_url.clone(),
+            ca_bundle: self.index_ca.clone(),
+        };
+        // a bad host or URL is reported before any work starts
+        settings.allow_list().map_err(anyhow::Error::msg)?;
+        Ok((mode, settings))
     }
 }

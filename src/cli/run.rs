@@ -20,7 +20,7 @@ use protege_results::manifest::Manifest;
 use protege_results::reward::RewardConfig;
 use protege_results::summary::RunSummary;
 
-use super::common::{container_limits, load_dataset};
+use super::common::{GradingNetworkArgs, container_limits, load_dataset};
 use super::exit::Exit;
 use super::report::{eprint_tables, print_tables, write_tables};
 use super::{DatasetArgs, OutArgs};
@@ -86,6 +86,8 @@ pub struct CommonRunArgs {
     /// official rules), swebench-4 (4.1.0), or auto (for new runs: the current ones).
     #[arg(long, default_value = "swebench-5")]
     pub grader: String,
+    #[command(flatten)]
+    pub network: GradingNetworkArgs,
     /// Memory limit of a test container, MiB.
     #[arg(long, default_value_t = 4096)]
     pub memory_mib: i64,
@@ -366,6 +368,7 @@ async fn execute(
     let rules = GraderChoice::parse(&c.grader)
         .map_err(|e| anyhow::anyhow!("--grader: {e}"))?
         .for_new_runs();
+    let (grading_network, index) = c.network.settings()?;
     let cfg = RunConfig {
         run_id: run_id.clone(),
         out_dir: out_dir.clone(),
@@ -376,6 +379,8 @@ async fn execute(
         limits: container_limits(c.memory_mib, c.pids),
         reward: load_config(c.config.as_deref())?.reward,
         rules,
+        grading_network,
+        index,
     };
     let manifest = Manifest {
         run_id: run_id.clone(),
@@ -387,6 +392,8 @@ async fn execute(
         policy: policy.name(),
         sandbox: sandbox_name.clone(),
         grader: rules.name().into(),
+        // filled in by the runner, which sets the network up
+        grading_network: None,
         config: {
             let file = load_config(c.config.as_deref())?;
             let mut config = serde_json::json!({

@@ -16,7 +16,7 @@ use protege_policies::agent::models;
 use protege_sandboxes::docker::DockerEngine;
 
 use super::DatasetArgs;
-use super::common::{container_limits, load_dataset};
+use super::common::{GradingNetworkArgs, container_limits, load_dataset};
 use super::exit::Exit;
 use super::run::{default_sandbox, events_file, load_config};
 
@@ -57,6 +57,8 @@ pub struct ServeArgs {
     /// Process limit of a container.
     #[arg(long, default_value_t = 1024)]
     pub pids: i64,
+    #[command(flatten)]
+    pub network: GradingNetworkArgs,
     /// Write every step, grading and workspace failure as a JSON line to FILE (appended), or
     /// to stdout with `-`. Fields: docs/events.md.
     #[arg(long, value_name = "FILE|-")]
@@ -95,13 +97,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or(0)
         )
     });
-    let grader = Grader::new(
+    let (grading_network, index) = args.network.settings()?;
+    let mut grader = Grader::new(
         DockerEngine::connect().await,
         run_id.clone(),
         container_limits(args.memory_mib, args.pids),
         Duration::from_secs(args.timeout),
         0,
     );
+    grader
+        .set_grading_network(grading_network, &index)
+        .await
+        .context("--grading-network")?;
     let events: Arc<dyn EventSink> = match &args.events {
         Some(path) => Arc::new(events_file(path)?),
         None => Arc::new(Fanout::default()),

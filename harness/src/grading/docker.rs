@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use protege_datasets::Task;
-use protege_sandboxes::docker::{ContainerLimits, DockerEngine, DockerSandbox};
+use protege_sandboxes::docker::{ContainerLimits, DockerEngine, DockerSandbox, Network};
 use protege_sandboxes::{ExecOptions, Sandbox, SandboxError};
 
 use super::EvalOutcome;
 use crate::eval_script::eval_script;
+use crate::grading::network::{CA_BUNDLE_PATH, GradingEgress};
 use crate::grading::rules::Rules;
 use crate::specs::Spec;
 
@@ -27,6 +28,9 @@ pub struct DockerEval {
     pub test_timeout: Duration,
     /// The official version whose eval script and apply cascade are used.
     pub rules: Rules,
+    /// What the container reaches (`--grading-network`): its network, and for `index` the
+    /// egress proxy whose log says what the eval reached. `limits.network` is not used.
+    pub egress: GradingEgress,
 }
 
 fn infra(e: &SandboxError) -> Option<(String, String)> {
@@ -46,17 +50,41 @@ pub async fn evaluate(
         eval_script: eval_script(task, spec, cfg.rules),
         ..Default::default()
     };
-    let sandbox = match DockerSandbox::start(engine, &cfg.image, &cfg.run_id, &cfg.limits).await {
+    let limits = ContainerLimits {
+        network: cfg.egress.container_network(),
+        ..cfg.limits.clone()
+    };
+    let sandbox = match DockerSandbox::start(engine, &cfg.image, &cfg.run_id, &limits).await {
         Ok(s) => s,
         Err(e) => {
             out.infra_error = infra(&e);
             return out;
         }
     };
+    // the container's address tells its proxy requests apart from other evaluations'
+    if let Some(ca) = &cfg.egress.ca_bundle
+        && let Err(e) = sandbox.write_file(CA_BUNDLE_PATH, ca).await
+    {
+        out.infra_error = infra(&e);
+        let _ = sandbox.close().await;
+        return out;
+    }
+    let proxy = cfg.egress.proxy.as_ref();
+    let client = match (proxy, &limits.network) {
+        (Some(proxy), Network::Internal { name, .. }) => {
+            let ip = sandbox.ip_on(name).await;
+            // anything logged under the address before is an earlier container's
+            ip.inspect(|ip| drop(proxy.take(*ip)))
+        }
+        _ => None,
+    };
     // the task set's start state (SWE-smith: its bug applied) before the model's patch
     match crate::sets::run_setup(&sandbox, task, false).await {
         Ok(()) => run_in(&sandbox, cfg, patch, &mut out).await,
         Err(e) => out.infra_error = Some(e),
+    }
+    if let (Some(proxy), Some(ip)) = (proxy, client) {
+        out.egress = proxy.take(ip);
     }
     if let Err(e) = sandbox.close().await {
         out.apply_log.push_str(&format!("warning: {e}\n"));

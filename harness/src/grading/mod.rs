@@ -4,6 +4,7 @@
 
 #[cfg(feature = "docker")]
 pub mod docker;
+pub mod network;
 pub mod report;
 pub mod rules;
 pub mod verdict;
@@ -31,4 +32,6 @@ pub struct EvalOutcome {
     pub infra_error: Option<(String, String)>,
     /// Identifies the environment the tests ran in (image id, module sha256), for cache keys.
     pub environment_id: String,
+    /// What the evaluation tried to reach through the grading egress proxy (`index`).
+    pub egress: Vec<protege_sandboxes::egress::Access>,
 }

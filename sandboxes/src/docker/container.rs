@@ -22,7 +22,7 @@ use crate::{ExecOptions, ExecOutput, Sandbox, SandboxError};
 pub struct ContainerLimits {
     pub memory_bytes: i64,
     pub pids: i64,
-    pub network: bool,
+    pub network: Network,
 }
 
 impl Default for ContainerLimits {
@@ -30,9 +30,21 @@ impl Default for ContainerLimits {
         ContainerLimits {
             memory_bytes: 4 << 30,
             pids: 1024,
-            network: false,
+            network: Network::None,
         }
     }
+}
+
+/// What a container can reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Network {
+    /// Nothing: loopback only.
+    None,
+    /// The default bridge: anything the host can reach.
+    Open,
+    /// An internal network (no route out, [`DockerEngine::internal_network`]) whose one exit is
+    /// a proxy; `env` (`HTTP_PROXY=…`, …) tells the container's tools to use it.
+    Internal { name: String, env: Vec<String> },
 }
 
 /// One running container holding a repository at `/testbed`.
@@ -60,7 +72,14 @@ impl DockerSandbox {
             memory: Some(limits.memory_bytes),
             memory_swap: Some(limits.memory_bytes),
             pids_limit: Some(limits.pids),
-            network_mode: Some(if limits.network { "bridge" } else { "none" }.into()),
+            network_mode: Some(
+                match &limits.network {
+                    Network::None => "none",
+                    Network::Open => "bridge",
+                    Network::Internal { name, .. } => name,
+                }
+                .into(),
+            ),
             cap_drop: Some(vec!["ALL".into()]),
             cap_add: Some(
                 [
@@ -81,7 +100,11 @@ impl DockerSandbox {
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
             cmd: Some(vec!["sleep".into(), "infinity".into()]),
-            network_disabled: Some(!limits.network),
+            network_disabled: Some(limits.network == Network::None),
+            env: match &limits.network {
+                Network::Internal { env, .. } => Some(env.clone()),
+                _ => None,
+            },
             labels: Some(HashMap::from([(LABEL.to_string(), run_id.to_string())])),
             host_config: Some(host_config),
             ..Default::default()
@@ -126,6 +149,26 @@ impl DockerSandbox {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The container's address on `network` (how a proxy on that network tells it apart).
+    pub async fn ip_on(&self, network: &str) -> Option<std::net::IpAddr> {
+        let info = self
+            .engine
+            .docker
+            .inspect_container(
+                &self.id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .ok()?;
+        info.network_settings?
+            .networks?
+            .get(network)?
+            .ip_address
+            .as_deref()?
+            .parse()
+            .ok()
     }
 
     /// Whether the kernel killed something in the container for exceeding its memory limit.

@@ -131,7 +131,8 @@ pub fn build_image() {
 /// The task as a dataset row: its gold patch plus a new dependency (in `requirements.txt`,
 /// imported by a new `tests/conftest.py`), and an eval script that installs the requirements
 /// with pip, as the official scripts' `pip install -e .` does, then tries a host that is not on
-/// the allow-list.
+/// the allow-list. The row names a repository no spec table knows, so its `eval_script`,
+/// `image` and `log_parser` columns are all that grades it.
 pub fn row(other_port: u16) -> serde_json::Value {
     let mut row = mini_row(TASK);
     let dependency = "diff --git a/requirements.txt b/requirements.txt\nnew file mode 100644\n--- /dev/null\n+++ b/requirements.txt\n@@ -0,0 +1 @@\n+protege-probe-dep\ndiff --git a/tests/conftest.py b/tests/conftest.py\nnew file mode 100644\n--- /dev/null\n+++ b/tests/conftest.py\n@@ -0,0 +1 @@\n+import protege_probe_dep  # noqa: F401\n";
@@ -148,5 +149,8 @@ pub fn row(other_port: u16) -> serde_json::Value {
     )
     .into();
     row["image"] = IMAGE.into();
+    // a repository no spec table knows: the row's own columns are all grading needs
+    row["repo"] = "protege-probe/romanum".into();
+    row["log_parser"] = "parse_log_pytest".into();
     row
 }

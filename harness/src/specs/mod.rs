@@ -114,7 +114,39 @@ pub enum SpecError {
 /// [`swe_bench_spec`]; a row's `log_parser` column, when present, chooses the parser (as
 /// `swebench` 5.x takes it from the row).
 pub fn for_task(task: &Task) -> Result<Spec, SpecError> {
-    let mut spec = crate::sets::for_task(task).spec(task)?;
+    let mut spec = match crate::sets::for_task(task).spec(task) {
+        Ok(spec) => spec,
+        // A row that brings its own eval script, image and parser needs no table (swebench
+        // 5.x grades such rows from their columns alone).
+        Err(SpecError::Unknown { .. })
+            if task.eval_script.is_some() && task.image.is_some() && task.log_parser.is_some() =>
+        {
+            Spec::prebuilt(task, "", LogParser::Pytest)
+        }
+        Err(SpecError::Unknown {
+            instance,
+            repo,
+            version,
+        }) if task.eval_script.is_some() || task.image.is_some() => {
+            let missing: Vec<&str> = [
+                ("eval_script", task.eval_script.is_none()),
+                ("image", task.image.is_none()),
+                ("log_parser", task.log_parser.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(c, m)| m.then_some(c))
+            .collect();
+            return Err(SpecError::Invalid {
+                instance,
+                message: format!(
+                    "no spec for repository `{repo}` version `{version}`, and the row lacks \
+                     column(s) {} to be graded from its own columns",
+                    missing.join(", ")
+                ),
+            });
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(name) = &task.log_parser {
         spec.parser =
             LogParser::from_official_name(name).ok_or_else(|| SpecError::UnknownParser {
@@ -471,6 +503,21 @@ diff --git a/tests/validators/valid_urls.txt b/tests/validators/valid_urls.txt\n
 @@ -1,1 +1,1 @@\n\
 --- a/not/a/header\n\
 +x\n";
+
+    #[test]
+    fn a_row_with_its_own_columns_needs_no_table() {
+        let mut t = task("someone/unlisted", "0.1", "");
+        assert!(matches!(for_task(&t), Err(SpecError::Unknown { .. })));
+        t.eval_script = Some("#!/bin/bash\npytest -rA".into());
+        let e = for_task(&t).unwrap_err().to_string();
+        assert!(e.contains("image, log_parser"), "{e}");
+        t.image = Some("registry.example/unlisted:1".into());
+        t.log_parser = Some("parse_log_django".into());
+        let spec = for_task(&t).unwrap();
+        assert_eq!(spec.parser, LogParser::Django);
+        assert_eq!(spec.repo, "someone/unlisted");
+        assert!(!spec.wasi_ok);
+    }
 
     #[test]
     fn a_rows_log_parser_column_chooses_the_parser() {

@@ -53,7 +53,7 @@ fn script() -> Vec<(&'static str, Value)> {
     }
     s.push((
         "bash",
-        json!({"command": "python -c 'from romanum import to_roman; print(to_roman(3999))'"}),
+        json!({"command": "cd /testbed && python3 -c 'from romanum import to_roman; print(to_roman(3999))'"}),
     ));
     s.push(("submit", json!({})));
     s
@@ -264,7 +264,7 @@ async fn scripted_tool_calls_fix_a_task_and_export_as_sft_data() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["action"].as_str().unwrap().starts_with("python -c"))
+        .find(|s| s["action"].as_str().unwrap().starts_with("cd /testbed && python3 -c"))
         .unwrap();
     assert!(
         check["observation"].as_str().unwrap().contains("MMMCMXCIX"),
@@ -401,7 +401,7 @@ fn check_renders(line: &Value) {
     let tools = line["tools"].as_array().unwrap().clone();
     let t = ChatTemplate::new(QWEN25_INSTRUCT, None, Some("<|im_end|>".into())).unwrap();
     let text = t.render_with_tools(&messages, &tools, false).unwrap();
-    let (system, turns) = text.split_once("</tools>").unwrap();
+    let (system, turns) = text.split_once("\n</tools>").unwrap();
     for name in ["bash", "str_replace_editor", "submit", "ask_expert"] {
         assert!(system.contains(&format!(r#""name": "{name}""#)), "{system}");
     }

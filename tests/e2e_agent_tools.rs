@@ -218,7 +218,7 @@ async fn scripted_tool_calls_fix_a_task_and_export_as_sft_data() {
 
     // The expert saw the question and exactly the five messages before it: the first call's
     // result, the view and create calls and their results — not the issue, not the first call.
-    let prompts = expert.prompts.lock().unwrap();
+    let prompts = expert.prompts.lock().unwrap().clone();
     assert_eq!(prompts.len(), 1);
     let seen = &prompts[0][1].content;
     assert!(
@@ -264,7 +264,12 @@ async fn scripted_tool_calls_fix_a_task_and_export_as_sft_data() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["action"].as_str().unwrap().starts_with("cd /testbed && python3 -c"))
+        .find(|s| {
+            s["action"]
+                .as_str()
+                .unwrap()
+                .starts_with("cd /testbed && python3 -c")
+        })
         .unwrap();
     assert!(
         check["observation"].as_str().unwrap().contains("MMMCMXCIX"),

@@ -675,3 +675,97 @@ fn a_public_address_needs_a_token() {
         "{err}"
     );
 }
+
+/// An episode in the `tools` protocol: the reset answer offers the tools, steps take OpenAI
+/// `tool_calls` or `<tool_call>` text, answer with the messages they added, and the gold edits
+/// made through `str_replace_editor` resolve the task.
+#[test]
+fn a_tools_protocol_episode_resolves() {
+    if !docker_available() {
+        return;
+    }
+    ensure_mini_images();
+    let s = serve(&["--sandbox", "wasi", "--run-id", "e2e-serve-tools"], None);
+    let id = TASKS[0];
+    let reset = s.post(
+        "/episodes",
+        json!({"instance_id": id, "config": {"protocol": "tools", "max_steps": 20}}),
+    );
+    let ep = reset["episode_id"].as_str().unwrap().to_string();
+    let names: Vec<&str> = reset["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["bash", "str_replace_editor", "submit"],
+        "no expert, no ask_expert"
+    );
+    let step = |body: Value| s.post(&format!("/episodes/{ep}/step"), body);
+    // OpenAI tool_calls, two at once: the first runs, the second is refused.
+    let view = json!({"command": "view", "path": "/testbed/romanum/convert.py"});
+    let o = step(json!({"action": "Look.", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "str_replace_editor", "arguments": view.to_string()}},
+        {"id": "c2", "type": "function", "function": {"name": "submit", "arguments": "{}"}}]}));
+    assert!(
+        o["observation"].as_str().unwrap().contains("MAX_VALUE"),
+        "{o}"
+    );
+    let added = o["messages"].as_array().unwrap();
+    assert_eq!(added.len(), 3, "{o}");
+    assert_eq!(added[0]["tool_calls"][1]["id"], "c2");
+    assert_eq!(
+        (&added[1]["role"], &added[1]["tool_call_id"]),
+        (&json!("tool"), &json!("c1"))
+    );
+    assert!(
+        added[2]["content"]
+            .as_str()
+            .unwrap()
+            .contains("one tool call per reply")
+    );
+    assert_eq!(o["done"], false);
+    // Calls written into the text, as a Qwen model's raw reply holds them.
+    for (file, old, new) in gold_edits(id) {
+        let args = json!({"command": "str_replace", "path": file, "old_str": old, "new_str": new});
+        let o = step(json!({"action": format!(
+            "Fix.\n<tool_call>\n{}\n</tool_call>",
+            json!({"name": "str_replace_editor", "arguments": args})
+        )}));
+        let text = o["observation"].as_str().unwrap();
+        assert!(text.starts_with("edited "), "{text}");
+        assert_eq!(o["messages"][1]["role"], "tool", "{o}");
+    }
+    // A malformed call is a step with an error.
+    let o = step(json!({"action": "<tool_call>{oops</tool_call>"}));
+    assert!(
+        o["observation"]
+            .as_str()
+            .unwrap()
+            .starts_with("error: your tool call could not be read"),
+        "{o}"
+    );
+    let o = step(
+        json!({"action": "", "tool_calls": [{"id": "c9", "type": "function",
+        "function": {"name": "submit", "arguments": "{}"}}]}),
+    );
+    assert_eq!(
+        (&o["done"], &o["exit_reason"]),
+        (&json!(true), &json!("submitted"))
+    );
+    let sub = s.post(&format!("/episodes/{ep}/submit"), json!({}));
+    assert_eq!(sub["outcome"], "resolved", "{}", sub["verdict"]);
+    let actions: Vec<&str> = sub["trajectory"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions[0],
+        "str_replace_editor view /testbed/romanum/convert.py"
+    );
+    assert_eq!(*actions.last().unwrap(), "submit");
+}

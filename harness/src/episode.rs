@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use protege_datasets::Task;
 use protege_policies::agent::session::Session;
 use protege_policies::agent::{AgentConfig, AgentPolicy, judge};
-use protege_policies::lm::{Completion, FinishReason, LanguageModel, Message};
+use protege_policies::lm::{
+    Completion, FinishReason, LanguageModel, Message, ToolCall, tool_calls,
+};
 use protege_policies::progress::ProgressSink;
 use protege_policies::trajectory::{Step, Trajectory};
 use protege_results::reward::{Reward, RewardConfig};
@@ -50,6 +52,9 @@ pub struct Observation {
     /// Actions taken so far.
     pub step: usize,
     pub exit_reason: Option<String>,
+    /// What the step added to the conversation: the reply (its calls with their ids, under the
+    /// `tools` protocol) and the answer (`tool` results, or a user message), as OpenAI messages.
+    pub messages: serde_json::Value,
 }
 
 /// The result of `submit`.
@@ -130,13 +135,25 @@ impl Episode {
         self.started.elapsed()
     }
 
+    /// The tools to offer the trainer's model (empty under the `text` protocol).
+    pub fn tools(&self) -> &[serde_json::Value] {
+        self.session.as_ref().map(|s| s.tools()).unwrap_or(&[])
+    }
+
     /// The steps taken so far (none once submitted or closed).
     pub fn steps(&self) -> &[Step] {
         self.session.as_ref().map(|s| s.steps()).unwrap_or(&[])
     }
 
-    /// Carries out `action` (the model's whole reply: a thought and one fenced action).
-    pub async fn step(&mut self, action: &str, usage: &Usage) -> Result<Observation, EpisodeError> {
+    /// Carries out `action` (the model's whole reply: a thought and one fenced action; under
+    /// the `tools` protocol, its content with `tool_calls`, or with the calls written in as
+    /// `<tool_call>` blocks).
+    pub async fn step(
+        &mut self,
+        action: &str,
+        tool_calls: Vec<ToolCall>,
+        usage: &Usage,
+    ) -> Result<Observation, EpisodeError> {
         let (Some(session), Some(ws)) = (self.session.as_mut(), self.ws.as_ref()) else {
             return Err(EpisodeError::Invalid(
                 "the episode was submitted or closed".into(),
@@ -149,6 +166,7 @@ impl Episode {
         }
         let reply = Completion {
             text: action.to_string(),
+            tool_calls,
             tokens_in: usage.tokens_in,
             tokens_out: usage.tokens_out,
             tokens_cached: 0,
@@ -159,12 +177,14 @@ impl Episode {
             note: None,
             ..Default::default()
         };
+        let before = session.messages().len();
         let turn = session.act(ws.as_ref(), reply).await;
         Ok(Observation {
             observation: turn.observation,
             done: turn.done,
             step: session.steps().len(),
             exit_reason: session.exit_reason().map(str::to_string),
+            messages: tool_calls::openai_messages(&session.messages()[before..]),
         })
     }
 

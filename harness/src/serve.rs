@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 use futures_util::future::join_all;
 use protege_datasets::{Task, TaskSet};
 use protege_policies::agent::{AgentConfig, AgentPolicy};
-use protege_policies::lm::LanguageModel;
+use protege_policies::lm::{LanguageModel, tool_calls};
 use protege_policies::progress::{Progress, ProgressSink};
 use protege_results::reward::RewardConfig;
 use serde::Deserialize;
@@ -399,7 +399,8 @@ async fn reset(State(s): State<Shared>, bytes: Bytes) -> ApiResult {
             "instance_id": ep.task().instance_id,
             "sandbox": ep.sandbox(),
             "observation": messages.last().map(|m| m.content.clone()).unwrap_or_default(),
-            "messages": messages,
+            "messages": tool_calls::openai_messages(&messages),
+            "tools": ep.tools(),
         });
         let slot = Arc::new(Slot {
             episode: Arc::new(tokio::sync::Mutex::new(ep)),
@@ -433,14 +434,26 @@ fn busy(id: &str) -> ApiError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StepBody {
-    /// The model's whole reply: a thought and one action in a fenced block.
+    /// The model's whole reply: a thought and one action in a fenced block (under the `tools`
+    /// protocol: its content, the calls in `tool_calls` or as `<tool_call>` blocks in it).
     action: String,
+    /// OpenAI `tool_calls` of the reply.
+    tool_calls: Option<Value>,
     #[serde(default)]
     usage: Usage,
 }
 
 async fn step(State(s): State<Shared>, Path(id): Path<String>, bytes: Bytes) -> ApiResult {
     let b: StepBody = body("POST /episodes/{id}/step", &bytes)?;
+    let calls = match &b.tool_calls {
+        Some(v) if !v.is_null() => tool_calls::from_openai(v).map_err(|e| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("POST /episodes/{id}/step: {e}"),
+            )
+        })?,
+        _ => Vec::new(),
+    };
     let slot = s.slot(&id)?;
     let mut guard = slot
         .episode
@@ -451,7 +464,7 @@ async fn step(State(s): State<Shared>, Path(id): Path<String>, bytes: Bytes) -> 
     let server = s.clone();
     let done = tokio::spawn(async move {
         let before = guard.steps().len();
-        let r = guard.step(&b.action, &b.usage).await;
+        let r = guard.step(&b.action, calls, &b.usage).await;
         let progress = server.progress(&guard.task().instance_id);
         for (i, step) in guard.steps().iter().enumerate().skip(before) {
             progress.report(Progress::Step {

@@ -215,6 +215,12 @@ impl Trajectory {
             judge_calls: self.judge.len(),
             judge_tokens: self.judge.iter().map(|j| j.tokens_in + j.tokens_out).sum(),
             judge_cost,
+            expert_cost: self
+                .steps
+                .iter()
+                .filter(|s| s.actor == Actor::Expert)
+                .map(|s| s.cost)
+                .sum(),
         }
     }
 }
@@ -310,6 +316,7 @@ mod tests {
         assert_eq!(s.expert_tokens, 270);
         assert!((s.expert_token_share - 270.0 / 1425.0).abs() < 1e-12);
         assert!((s.cost - 0.05).abs() < 1e-12);
+        assert!((s.expert_cost - 0.01).abs() < 1e-12, "the one expert step");
     }
 
     #[test]

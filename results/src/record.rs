@@ -31,6 +31,10 @@ pub struct AgentStats {
     pub judge_tokens: u64,
     #[serde(default)]
     pub judge_cost: f64,
+    /// US dollars of the expert's advice alone (its answered calls; the judge's are in
+    /// `judge_cost`), part of `cost`.
+    #[serde(default)]
+    pub expert_cost: f64,
     /// Why the loop ended: `submitted`, `max_steps`, `wall_time`, `max_cost`, `model_error: …`.
     pub exit_reason: String,
 }

@@ -4,6 +4,7 @@ mod common;
 mod compare;
 mod datasets;
 pub mod exit;
+mod export;
 mod images;
 mod lm;
 mod regrade;
@@ -42,6 +43,9 @@ enum Command {
     Regrade(regrade::RegradeArgs),
     /// Re-execute an agent trajectory in a fresh workspace and check it reproduces its patch.
     ReplayTrajectory(replay::ReplayArgs),
+    /// Training data from a run: `export sft RUN` (docs/sft.md).
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// Episodes, grading and GRPO rollouts over HTTP/JSON, for RL trainers.
     Serve(serve::ServeArgs),
     /// Local and remote language models: serve, generate, fetch.
@@ -90,6 +94,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Compare(a)) => compare::compare(a),
         Some(Command::Regrade(a)) => regrade::regrade(a),
         Some(Command::ReplayTrajectory(a)) => replay::replay(a).await,
+        Some(Command::Export(c)) => export::export(c),
         Some(Command::Serve(a)) => serve::serve(a).await,
         Some(Command::Lm(c)) => lm::lm(c).await,
         Some(Command::Images(c)) => images::images(c).await,

@@ -130,18 +130,16 @@ pub fn protege_containers(run_id: &str) -> Vec<String> {
         .collect()
 }
 
-/// The gold patch of a built-in task as agent actions: one `str_replace` per hunk (its context
-/// and removed lines → its context and added lines), so a scripted episode makes the gold fix.
-pub fn gold_edit_actions(id: &str) -> Vec<String> {
+/// The gold patch of a built-in task as text edits: per hunk, the file and its old text
+/// (context and removed lines) and new text (context and added lines).
+pub fn gold_edits(id: &str) -> Vec<(String, String, String)> {
     let patch = std::fs::read_to_string(mini_dir(id).join("gold.patch")).unwrap();
-    let mut actions = Vec::new();
+    let mut edits = Vec::new();
     let mut file = String::new();
     let (mut old, mut new, mut in_hunk) = (String::new(), String::new(), false);
     let mut flush = |file: &str, old: &mut String, new: &mut String| {
         if !old.is_empty() {
-            actions.push(format!(
-                "Apply the fix.\n```\nstr_replace {file}\n<<<<<<< SEARCH\n{old}=======\n{new}>>>>>>> REPLACE\n```"
-            ));
+            edits.push((file.to_string(), old.clone(), new.clone()));
         }
         old.clear();
         new.clear();
@@ -171,5 +169,18 @@ pub fn gold_edit_actions(id: &str) -> Vec<String> {
         }
     }
     flush(&file, &mut old, &mut new);
-    actions
+    edits
+}
+
+/// The gold patch of a built-in task as agent actions: one `str_replace` per hunk (its context
+/// and removed lines → its context and added lines), so a scripted episode makes the gold fix.
+pub fn gold_edit_actions(id: &str) -> Vec<String> {
+    gold_edits(id)
+        .into_iter()
+        .map(|(file, old, new)| {
+            format!(
+                "Apply the fix.\n```\nstr_replace {file}\n<<<<<<< SEARCH\n{old}=======\n{new}>>>>>>> REPLACE\n```"
+            )
+        })
+        .collect()
 }

@@ -3,9 +3,11 @@
 //! model stays the sole decision maker.
 
 pub mod actions;
+pub mod function_calls;
 pub mod judge;
 pub mod models;
 pub mod session;
+pub mod sft;
 pub mod tools;
 
 use std::sync::Arc;
@@ -24,10 +26,39 @@ use crate::progress::{Progress, ProgressSink, Silent};
 use crate::trajectory::{Actor, Step, Trajectory};
 use crate::{Attempt, Policy, PolicyError};
 
+/// How the small model states its actions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// A thought and one action in a fenced code block ([`actions`]).
+    #[default]
+    Text,
+    /// OpenAI function calling with SWE-agent's tools ([`function_calls`]): results come back as
+    /// `tool` messages.
+    Tools,
+}
+
+/// How the expert is consulted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExpertProtocol {
+    /// protege's own: 8 calls, a condensed history of the last `expert_history_steps` actions
+    /// with the issue, advice as `EXPERT ADVICE:`.
+    #[default]
+    Protege,
+    /// As reported for the SWE-Protégé paper: 6 calls, the question with only the last
+    /// `expert_history_messages` (5) messages, advice wrapped in
+    /// `<expert_llm_guidance>…</expert_llm_guidance>` and never dropped when a local model's
+    /// context is truncated.
+    Paper,
+}
+
 /// Limits and knobs of the loop; every one is configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AgentConfig {
+    pub protocol: Protocol,
+    pub expert_protocol: ExpertProtocol,
     pub max_steps: usize,
     pub command_timeout_s: u64,
     pub wall_time_s: u64,
@@ -37,10 +68,17 @@ pub struct AgentConfig {
     pub expert_action: String,
     /// A token that marks an expert call anywhere in a reply (empty: off).
     pub collaborate_token: String,
-    pub max_expert_calls: usize,
+    /// Expert calls per task; a call beyond it is refused with an observation. Default: the
+    /// expert protocol's (8 for `protege`, 6 for `paper`).
+    pub max_expert_calls: Option<usize>,
     pub max_expert_tokens: u64,
-    /// Steps of history the expert sees.
+    /// Steps of history the expert sees (`protege` expert protocol).
     pub expert_history_steps: usize,
+    /// Messages of history the expert sees (`paper` expert protocol).
+    pub expert_history_messages: usize,
+    /// SFT data generation: the expert also sees the task's gold patch and is told not to copy
+    /// or reveal it, so that its advice leads somewhere (docs/sft.md).
+    pub expert_sees_gold: bool,
     /// Observations are cut to this many bytes.
     pub observation_limit: usize,
     pub slm_params: GenParams,
@@ -52,15 +90,19 @@ pub struct AgentConfig {
 impl Default for AgentConfig {
     fn default() -> Self {
         AgentConfig {
+            protocol: Protocol::Text,
+            expert_protocol: ExpertProtocol::Protege,
             max_steps: 100,
             command_timeout_s: 60,
             wall_time_s: 3600,
             max_cost: 5.0,
             expert_action: "ask_expert".into(),
             collaborate_token: "<<collaborate>>".into(),
-            max_expert_calls: 8,
+            max_expert_calls: None,
             max_expert_tokens: 32_000,
             expert_history_steps: 8,
+            expert_history_messages: 5,
+            expert_sees_gold: false,
             observation_limit: 6000,
             slm_params: GenParams {
                 max_new_tokens: 384,
@@ -76,6 +118,24 @@ impl Default for AgentConfig {
     }
 }
 
+impl AgentConfig {
+    /// Expert calls allowed per task.
+    pub fn expert_quota(&self) -> usize {
+        self.max_expert_calls.unwrap_or(match self.expert_protocol {
+            ExpertProtocol::Protege => 8,
+            ExpertProtocol::Paper => 6,
+        })
+    }
+
+    /// The tools offered under the `tools` protocol (none under `text`).
+    pub fn tools(&self, has_expert: bool) -> Vec<serde_json::Value> {
+        match self.protocol {
+            Protocol::Text => Vec::new(),
+            Protocol::Tools => function_calls::schema(&self.expert_action, has_expert),
+        }
+    }
+}
+
 pub struct AgentPolicy {
     pub slm: Arc<dyn LanguageModel>,
     pub expert: Option<Arc<dyn LanguageModel>>,
@@ -83,10 +143,14 @@ pub struct AgentPolicy {
 }
 
 pub fn system_prompt(cfg: &AgentConfig, has_expert: bool) -> String {
+    if cfg.protocol == Protocol::Tools {
+        return function_calls::system_prompt(cfg, has_expert);
+    }
     let expert = if has_expert {
         format!(
             "{} QUESTION\n    Ask a stronger expert model for advice when you are stuck (at most {} times). The question may span lines.\n",
-            cfg.expert_action, cfg.max_expert_calls
+            cfg.expert_action,
+            cfg.expert_quota()
         )
     } else {
         String::new()
@@ -146,16 +210,19 @@ impl AgentPolicy {
             self.slm.name().to_string(),
             self.expert.clone(),
         );
+        if self.config.protocol == Protocol::Tools && !self.slm.renders_tools() {
+            session.inline_tools();
+        }
+        let params = GenParams {
+            tools: session.tools().to_vec(),
+            ..self.config.slm_params.clone()
+        };
         while !session.done() {
             if let Some(reason) = session.limit_reached() {
                 session.stop(reason);
                 break;
             }
-            match self
-                .slm
-                .chat(session.messages(), &self.config.slm_params)
-                .await
-            {
+            match self.slm.chat(session.messages(), &params).await {
                 Ok(reply) => {
                     let before = session.steps().len();
                     session.act(ws, reply).await;
@@ -187,7 +254,11 @@ pub async fn replay(
     );
     let token = (!cfg.collaborate_token.is_empty()).then_some(cfg.collaborate_token.as_str());
     for step in traj.slm_steps() {
-        match parse(&step.response, &cfg.expert_action, token) {
+        let action = match cfg.protocol {
+            Protocol::Text => parse(&step.response, &cfg.expert_action, token),
+            Protocol::Tools => function_calls::from_response(&step.response, &cfg.expert_action),
+        };
+        match action {
             Ok(Action::Submit) => break,
             Ok(Action::AskExpert(_)) | Err(_) => {}
             Ok(action) => {

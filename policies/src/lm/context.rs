@@ -1,7 +1,12 @@
 //! The context-length policy: when a conversation outgrows the window, drop its oldest
-//! non-system turns (never the system prompt, never the last message) and say so.
+//! non-system turns (never the system prompt, never the last message, never a message holding
+//! [`PINNED`]) and say so.
 
 use super::{LmError, Message, Role};
+
+/// Messages containing this are never dropped: the expert's advice under the paper's protocol
+/// (`<expert_llm_guidance>…</expert_llm_guidance>`), which must outlive truncation.
+pub const PINNED: &str = "<expert_llm_guidance>";
 
 /// A prompt that fits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,17 +69,23 @@ pub fn fit(
         }
         match droppable {
             Some(i) => {
-                kept.remove(i);
+                let mut prev = kept.remove(i).role;
                 dropped += 1;
-                // Keep the conversation starting with a user turn after the system prompt:
-                // an orphaned assistant reply goes with the question it answered.
+                // What the dropped message leaves orphaned goes with it: the reply to a dropped
+                // question (so the conversation goes on with a user turn), the results of a
+                // dropped call.
                 while let Some(j) = first_droppable(&kept) {
-                    if kept[j].role == Role::Assistant {
-                        kept.remove(j);
-                        dropped += 1;
-                    } else {
+                    let orphan = j == i
+                        && match kept[j].role {
+                            Role::Tool => true,
+                            Role::Assistant => prev == Role::User,
+                            _ => false,
+                        };
+                    if !orphan {
                         break;
                     }
+                    prev = kept.remove(j).role;
+                    dropped += 1;
                 }
             }
             None => {
@@ -87,13 +98,13 @@ pub fn fit(
     }
 }
 
-/// The oldest non-system message that is not the last message.
+/// The oldest non-system, unpinned message that is not the last message.
 fn first_droppable(messages: &[Message]) -> Option<usize> {
     let last = messages.len().checked_sub(1)?;
     messages
         .iter()
         .enumerate()
-        .find(|(i, m)| *i < last && m.role != Role::System)
+        .find(|(i, m)| *i < last && m.role != Role::System && !m.content.contains(PINNED))
         .map(|(i, _)| i)
 }
 
@@ -132,6 +143,58 @@ mod tests {
         assert_eq!(f.dropped, 2);
         assert_eq!(f.tokens.len(), 31);
         assert!(f.note.as_deref().unwrap().contains("dropped the 2 oldest"));
+    }
+
+    #[test]
+    fn pinned_advice_outlives_truncation() {
+        let mut ms = conv();
+        ms[3] = Message::user(format!("{PINNED}\nlook at b\n</expert_llm_guidance>"));
+        // 97 tokens for a 75-token window with 10 reserved: the question and reply before the
+        // advice go, then the reply after it; the advice stays (the reply is clamped instead).
+        let f = fit(&ms, 75, 10, enc).unwrap();
+        assert_eq!(
+            f.dropped, 3,
+            "two turns before the advice, the reply after it"
+        );
+        let kept = |ms: &[Message]| {
+            let mut k = ms.to_vec();
+            for i in [4, 2, 1] {
+                k.remove(i);
+            }
+            k
+        };
+        assert_eq!(f.tokens.len(), enc(&kept(&ms)).unwrap().len());
+    }
+
+    #[test]
+    fn a_dropped_call_takes_its_results_and_no_more() {
+        let call = |c: &str| Message {
+            tool_calls: vec![crate::lm::ToolCall {
+                id: c.into(),
+                name: "bash".into(),
+                arguments: "{}".into(),
+            }],
+            ..Message::assistant("aaaa")
+        };
+        let result = |c: &str| Message {
+            tool_call_id: Some(c.into()),
+            ..Message::new(Role::Tool, "rrrr")
+        };
+        let ms = vec![
+            Message::system("sys"),
+            Message::user("issue"),
+            call("1"),
+            result("1"),
+            call("2"),
+            result("2"),
+            call("3"),
+            result("3"),
+        ];
+        // 5 + 7 + 6·6 = 48 tokens; 40 with 5 reserved: the issue, its reply and that reply's
+        // result go, and the next call stays with its result.
+        let f = fit(&ms, 40, 5, enc).unwrap();
+        assert_eq!(f.dropped, 3);
+        assert_eq!(f.tokens.len(), 5 + 4 * 6);
     }
 
     #[test]

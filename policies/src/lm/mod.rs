@@ -301,6 +301,12 @@ pub trait LanguageModel: Send + Sync {
         None
     }
 
+    /// Whether [`GenParams::tools`] reach the model: a local model's chat template must render
+    /// them; endpoints are trusted to.
+    fn renders_tools(&self) -> bool {
+        true
+    }
+
     /// Generate the assistant's next message.
     async fn chat(&self, messages: &[Message], params: &GenParams) -> Result<Completion, LmError>;
 

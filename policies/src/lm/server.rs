@@ -21,8 +21,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use serde_json::{Value, json};
 
 use super::{
-    Completion, GenParams, LanguageModel, LmError, Message, Role, TokenLogprob, ToolCall,
-    tool_calls,
+    Completion, GenParams, LanguageModel, LmError, Message, TokenLogprob, ToolCall, tool_calls,
 };
 
 #[derive(Clone)]
@@ -241,40 +240,6 @@ fn stream_flags(obj: &serde_json::Map<String, Value>) -> (bool, bool) {
     (stream, include_usage)
 }
 
-fn parse_message(i: usize, m: &Value) -> Result<Message, String> {
-    let role: Role = m
-        .get("role")
-        .and_then(Value::as_str)
-        .ok_or_else(|| format!("messages[{i}].role is missing"))?
-        .parse()
-        .map_err(|e: LmError| format!("messages[{i}]: {e}"))?;
-    let content = match m.get("content") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(""),
-        Some(_) => return Err(format!("messages[{i}].content must be a string")),
-    };
-    let mut msg = Message::new(role, content);
-    if let Some(calls) = m.get("tool_calls").filter(|v| !v.is_null()) {
-        msg.tool_calls =
-            tool_calls::from_openai(calls).map_err(|e| format!("messages[{i}]: {e}"))?;
-    }
-    if let Some(id) = m.get("tool_call_id").and_then(Value::as_str) {
-        msg.tool_call_id = Some(id.to_string());
-    }
-    if role == Role::Tool && msg.tool_call_id.is_none() {
-        return Err(format!(
-            "messages[{i}]: a tool message needs `tool_call_id`"
-        ));
-    }
-    Ok(msg)
-}
-
 fn parse_request(body: &[u8], defaults: &GenParams) -> Result<ChatRequest, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
     let obj = v.as_object().ok_or("body is not a JSON object")?;
@@ -286,7 +251,7 @@ fn parse_request(body: &[u8], defaults: &GenParams) -> Result<ChatRequest, Strin
     let messages = raw
         .iter()
         .enumerate()
-        .map(|(i, m)| parse_message(i, m))
+        .map(|(i, m)| tool_calls::message_from_openai(i, m))
         .collect::<Result<Vec<_>, _>>()?;
     if messages.is_empty() {
         return Err("`messages` is empty".into());

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{Message, ToolCall};
+use super::{LmError, Message, Role, ToolCall};
 
 const OPEN: &str = "<tool_call>";
 const CLOSE: &str = "</tool_call>";
@@ -64,6 +64,28 @@ pub fn parse(text: &str, id_prefix: &str) -> Result<(String, Vec<ToolCall>), Str
     Ok((content, calls))
 }
 
+/// A reply written back as text in the same format: `content`, then one block per call (what
+/// [`parse`] reads back into the same content and calls).
+pub fn to_text(content: &str, calls: &[ToolCall]) -> String {
+    let mut s = content.to_string();
+    for c in calls {
+        let args = serde_json::from_str::<Value>(&c.arguments)
+            .unwrap_or_else(|_| Value::String(c.arguments.clone()));
+        // Name first, as the template teaches; `<\/` is JSON for `</`, so that a closing tag
+        // inside an argument cannot end the block.
+        let block = format!(
+            "{{\"name\": {}, \"arguments\": {args}}}",
+            Value::from(c.name.as_str())
+        )
+        .replace("</", "<\\/");
+        if !s.is_empty() {
+            s.push('\n');
+        }
+        s.push_str(&format!("{OPEN}\n{block}\n{CLOSE}"));
+    }
+    s
+}
+
 /// The assistant message's `tool_calls` as a chat template expects them: OpenAI's shape with
 /// `arguments` as an object, which is what Hugging Face templates render with `tojson`.
 pub fn for_template(calls: &[ToolCall]) -> Value {
@@ -118,6 +140,41 @@ pub fn openai_messages(messages: &[Message]) -> Value {
     )
 }
 
+/// One message of an OpenAI chat request (`messages[i]`, named in errors): content as text
+/// (text parts joined), calls read by [`from_openai`]; the inverse of [`openai_messages`].
+pub fn message_from_openai(i: usize, m: &Value) -> Result<Message, String> {
+    let role: Role = m
+        .get("role")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("messages[{i}].role is missing"))?
+        .parse()
+        .map_err(|e: LmError| format!("messages[{i}]: {e}"))?;
+    let content = match m.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(""),
+        Some(_) => return Err(format!("messages[{i}].content must be a string")),
+    };
+    let mut msg = Message::new(role, content);
+    if let Some(calls) = m.get("tool_calls").filter(|v| !v.is_null()) {
+        msg.tool_calls = from_openai(calls).map_err(|e| format!("messages[{i}]: {e}"))?;
+    }
+    if let Some(id) = m.get("tool_call_id").and_then(Value::as_str) {
+        msg.tool_call_id = Some(id.to_string());
+    }
+    if role == Role::Tool && msg.tool_call_id.is_none() {
+        return Err(format!(
+            "messages[{i}]: a tool message needs `tool_call_id`"
+        ));
+    }
+    Ok(msg)
+}
+
 /// The `tool_calls` of an OpenAI response message; a call without a function name is an error.
 pub fn from_openai(v: &Value) -> Result<Vec<ToolCall>, String> {
     let Some(arr) = v.as_array() else {
@@ -163,6 +220,27 @@ mod tests {
         let args: Value = serde_json::from_str(&calls[0].arguments).unwrap();
         assert_eq!(args["command"], "ls -a");
         assert_eq!(calls[1].arguments, "{}");
+    }
+
+    #[test]
+    fn written_calls_parse_back() {
+        let calls = vec![ToolCall {
+            id: "r-0".into(),
+            name: "str_replace_editor".into(),
+            arguments:
+                r#"{"command": "create", "path": "a.py", "file_text": "x = \"</tool_call>\"\n"}"#
+                    .into(),
+        }];
+        let text = to_text("Make it.", &calls);
+        let (content, back) = parse(&text, "r").unwrap();
+        assert_eq!(content, "Make it.");
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].name, calls[0].name);
+        let (a, b): (Value, Value) = (
+            serde_json::from_str(&back[0].arguments).unwrap(),
+            serde_json::from_str(&calls[0].arguments).unwrap(),
+        );
+        assert_eq!(a, b);
     }
 
     #[test]

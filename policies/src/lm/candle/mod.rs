@@ -726,6 +726,10 @@ impl LanguageModel for CandleModel {
         Some(self.inner.info.context_length)
     }
 
+    fn renders_tools(&self) -> bool {
+        self.inner.template.supports_tools()
+    }
+
     async fn chat(&self, messages: &[Message], params: &GenParams) -> Result<Completion, LmError> {
         let this = self.clone();
         let messages = messages.to_vec();

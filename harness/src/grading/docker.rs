@@ -46,7 +46,8 @@ pub async fn evaluate(
         eval_script: eval_script(task, spec, cfg.rules),
         ..Default::default()
     };
-    let sandbox = match DockerSandbox::start(engine, &cfg.image, &cfg.run_id, &cfg.limits).await {
+    let limits = crate::sets::limits_for(task, &cfg.limits);
+    let sandbox = match DockerSandbox::start(engine, &cfg.image, &cfg.run_id, &limits).await {
         Ok(s) => s,
         Err(e) => {
             out.infra_error = infra(&e);

@@ -50,7 +50,7 @@ fn swe_smith_shaped_mini() {
     ensure_mini_images();
     let src = SOURCE;
     let (smith, _cleanup) = smith_mini("protege-sets-test");
-    let (row, id, ghost) = (&smith.source, &smith.id, GHOST);
+    let (row, id, ghost) = (&smith.source, smith.id.as_str(), GHOST);
     let smith_row = smith.row.clone();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("smith.jsonl");
@@ -60,7 +60,6 @@ fn swe_smith_shaped_mini() {
 
     let (listed, _) = run(&["datasets", "list", "--dataset", dataset], tmp.path());
     assert_eq!(listed, format!("{id}\tprotege-mini/calcexpr\tswe-smith\n"));
-    let id = id.as_str();
 
     run(
         &[
@@ -79,10 +78,10 @@ fn swe_smith_shaped_mini() {
         tmp.path(),
     );
     let gold = tmp.path().join("smith-gold");
-    assert_eq!(outcome_of(&records(&gold), &id), "resolved");
-    let r = report(&gold, &id);
+    assert_eq!(outcome_of(&records(&gold), id), "resolved");
+    let r = report(&gold, id);
     assert!(strings(&r["tests_status"]["PASS_TO_PASS"]["success"]).contains(&ghost.to_string()));
-    let log = fs::read_to_string(gold.join("logs").join(&id).join("test_output.txt")).unwrap();
+    let log = fs::read_to_string(gold.join("logs").join(id).join("test_output.txt")).unwrap();
     assert!(
         log.contains(
             "pytest --disable-warnings --color=no --tb=no --verbose tests/test_evaluate.py"
@@ -107,7 +106,7 @@ fn swe_smith_shaped_mini() {
 
     // the start state really is the bug: a patch that fixes nothing leaves FAIL_TO_PASS failing
     let preds = tmp.path().join("nofix.jsonl");
-    predictions(&preds, &[&id], NO_FIX);
+    predictions(&preds, &[id], NO_FIX);
     run(
         &[
             "eval",
@@ -125,8 +124,8 @@ fn swe_smith_shaped_mini() {
         tmp.path(),
     );
     let nofix = tmp.path().join("smith-nofix");
-    assert_eq!(outcome_of(&records(&nofix), &id), "unresolved");
-    let r = report(&nofix, &id);
+    assert_eq!(outcome_of(&records(&nofix), id), "unresolved");
+    let r = report(&nofix, id);
     assert_eq!(
         strings(&r["tests_status"]["FAIL_TO_PASS"]["failure"]),
         strings(&row["FAIL_TO_PASS"])
@@ -152,9 +151,164 @@ fn swe_smith_shaped_mini() {
         tmp.path(),
     );
     assert_ne!(
-        outcome_of(&records(&tmp.path().join("smith-empty")), &id),
+        outcome_of(&records(&tmp.path().join("smith-empty")), id),
         "resolved"
     );
+}
+
+/// `--swe-smith-start branch` in real containers: the image's git reaches a mirror inside it in
+/// place of github.com (`url.file:///mirror/.insteadOf`), holding the clean branch and the
+/// instance's bug branch as SWE-smith's mirrors do. The gold patch resolves and a patch that
+/// fixes nothing does not, so the start is the branch's bug; the workspace has one commit of
+/// history and no network once set up.
+#[test]
+fn swe_smith_branch_start() {
+    if !docker_available() {
+        return;
+    }
+    ensure_mini_images();
+    let (smith, _clean) = smith_mini("protege-sets-branch");
+    let id = smith.id.as_str();
+    let mirror = format!(
+        "/mirror/{}",
+        smith.row["repo"].as_str().unwrap() // swesmith/protege-mini__calcexpr.<commit8>
+    );
+    let image = format!("{}-mirror", smith.image);
+    let _mirror = Images(vec![image.clone()]);
+    build(
+        &image,
+        &format!(
+            "FROM {}\nCOPY bug.patch /tmp/\n\
+             RUN git clone -q --bare /testbed {mirror} && git clone -q {mirror} /tmp/work \
+             && cd /tmp/work && git checkout -q -b {id} && git apply /tmp/bug.patch \
+             && git -c user.name=swesmith -c user.email=s@s commit -q -am 'Bug Patch' \
+             && git push -q origin {id} && cd / && rm -rf /tmp/work /tmp/bug.patch \
+             && git config --system url.file:///mirror/.insteadOf https://github.com/\n",
+            smith.image
+        ),
+        &[(
+            "bug.patch",
+            smith.row["patch"].as_str().unwrap().to_string(),
+        )],
+    );
+    let o = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &image,
+            "git",
+            "-C",
+            &mirror,
+        ])
+        .args(["rev-parse", id])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bug_commit = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let mut row = smith.row.clone();
+    row["image_name"] = json!(image);
+    row["base_commit"] = json!(bug_commit);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("smith.jsonl");
+    write_jsonl(&data, &[row]);
+    let dataset = data.to_str().unwrap();
+    let out = tmp.path().to_str().unwrap();
+    let branch = ["--swe-smith-start", "branch"];
+    let args = |more: &[&str]| -> Vec<String> {
+        more.iter()
+            .chain(["--dataset", dataset, "--sandbox", "docker", "--out", out].iter())
+            .chain(branch.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let a = args(&["run", "--policy", "gold", "--run-id", "branch-gold"]);
+    run(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        tmp.path(),
+    );
+    let gold = tmp.path().join("branch-gold");
+    assert_eq!(outcome_of(&records(&gold), id), "resolved");
+    // the choice is part of the task, so of its cache key: a default run is not reused for it
+    run(
+        &[
+            "run",
+            "--policy",
+            "gold",
+            "--run-id",
+            "patch-gold",
+            "--dataset",
+            dataset,
+            "--sandbox",
+            "docker",
+            "--out",
+            out,
+        ],
+        tmp.path(),
+    );
+    let key = |run: &str| records(&tmp.path().join(run))[0]["cache_key"].clone();
+    assert_ne!(key("branch-gold"), key("patch-gold"));
+    let preds = tmp.path().join("nofix.jsonl");
+    predictions(&preds, &[id], NO_FIX);
+    let preds = preds.to_str().unwrap().to_string();
+    let a = args(&["eval", "--predictions", &preds, "--run-id", "branch-nofix"]);
+    run(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        tmp.path(),
+    );
+    let nofix = tmp.path().join("branch-nofix");
+    assert_eq!(outcome_of(&records(&nofix), id), "unresolved");
+    let r = report(&nofix, id);
+    assert_eq!(
+        strings(&r["tests_status"]["FAIL_TO_PASS"]["failure"]),
+        strings(&smith.source["FAIL_TO_PASS"])
+    );
+    // the workspace: the bug, one commit, and no network left; the bug commit's object is there
+    // only because the branch was fetched (the image's own repository never held it)
+    let plain = protege_harness::sets::load::load(dataset).unwrap().0;
+    let mut set = plain.clone();
+    protege_harness::sets::swe_smith::choose_start(
+        &mut set,
+        protege_harness::sets::swe_smith::Start::Branch,
+    );
+    let limits = Default::default();
+    assert!(protege_harness::sets::limits_for(&set.tasks[0], &limits).network);
+    assert!(!protege_harness::sets::limits_for(&plain.tasks[0], &limits).network);
+    let buggy = fs::read_to_string(mini_dir(SOURCE).join("repo/calcexpr/parser.py")).unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use protege_harness::grader::{Grader, SandboxKind};
+        use protege_sandboxes::ExecOptions;
+        let engine = protege_sandboxes::docker::DockerEngine::connect().await;
+        let grader = Grader::new(
+            engine,
+            "smith-branch-workspace".into(),
+            Default::default(),
+            std::time::Duration::from_secs(120),
+            0,
+        );
+        let probe = format!(
+            "git log --all --oneline | wc -l; git branch; ls /sys/class/net; \
+                 git cat-file -e {bug_commit} && echo fetched || echo absent"
+        );
+        for (task, fetched) in [(&set.tasks[0], "fetched"), (&plain.tasks[0], "absent")] {
+            let env = grader.environment(task, SandboxKind::Docker).await;
+            let ws = grader.open_workspace(task, &env).await.expect("workspace");
+            let file = ws.read_file("/testbed/calcexpr/parser.py").await.unwrap();
+            assert_eq!(String::from_utf8(file).unwrap(), buggy);
+            let opts = ExecOptions::with_timeout(std::time::Duration::from_secs(60));
+            let o = ws.exec(&probe, &opts).await.unwrap();
+            let lines: Vec<&str> = o.output.lines().map(str::trim).collect();
+            assert_eq!(
+                lines,
+                ["1", "* protege-start", "lo", fetched],
+                "{}",
+                o.output
+            );
+            ws.close().await.unwrap();
+        }
+        grader.remove_all().await;
+    });
 }
 
 /// The workspace a policy acts in starts at the bug, with no history that shows the fix, and

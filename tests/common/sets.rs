@@ -224,7 +224,7 @@ pub fn parsed_commit(patch: &str) -> Value {
             let (kind, content) = match line.chars().next() {
                 Some('+') => ("added", &line[1..]),
                 Some('-') => ("deleted", &line[1..]),
-                Some('\\') => ("note", line[1..].trim_start()),
+                Some('\\') => ("note", line.get(2..).unwrap_or("")),
                 _ => ("context", line.get(1..).unwrap_or("")),
             };
             h["line_group"]["all_lines"]

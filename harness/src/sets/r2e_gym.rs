@@ -547,6 +547,16 @@ def add(a, b):\n\
 \\ No newline at end of file\n"
         );
         assert!(crate::patch::check(&t.patch).is_ok(), "{}", t.patch);
+        // R2E-Gym's parser reads the empty string after a diff's last newline as one more
+        // (empty) context line of the last hunk; the patch written from it still checks
+        let mut c: Value = serde_json::from_str(COMMIT).unwrap();
+        c["file_diffs"][0]["hunks"][0]["line_group"]["all_lines"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"content": "", "type": "context"}));
+        let trailing = gold_patch(&c.to_string()).unwrap();
+        assert!(trailing.ends_with("file\n \n"), "{trailing}");
+        assert!(crate::patch::check(&trailing).is_ok(), "{trailing}");
         // the test file's hunk, were it written: a range without a length is one number
         let c: ParsedCommit = serde_json::from_str(COMMIT).unwrap();
         assert!(c.file_diffs[1].is_test_file());

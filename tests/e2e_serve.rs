@@ -233,6 +233,11 @@ const TASKS: [&str; 3] = [
 
 /// One scripted episode: look around, make the gold fix with `str_replace`, submit.
 fn scripted_episode(s: &Served, id: &str, sandbox: &str) -> Value {
+    scripted_episode_with(s, id, sandbox, &gold_edit_actions(id))
+}
+
+/// One scripted episode: look around, take `actions` (edits), submit.
+fn scripted_episode_with(s: &Served, id: &str, sandbox: &str, actions: &[String]) -> Value {
     let reset = s.post(
         "/episodes",
         json!({"instance_id": id, "sandbox": sandbox, "actor": "scripted", "config": {"max_steps": 20}}),
@@ -250,7 +255,7 @@ fn scripted_episode(s: &Served, id: &str, sandbox: &str) -> Value {
         "{look}"
     );
     assert_eq!(look["done"], false);
-    for action in gold_edit_actions(id) {
+    for action in actions {
         let o = s.post(&format!("/episodes/{ep}/step"), json!({"action": action}));
         let text = o["observation"].as_str().unwrap();
         assert!(!text.starts_with("error"), "{id}: {text}");
@@ -350,6 +355,166 @@ fn three_concurrent_episodes_grade_like_protege_eval() {
     }
     let status = s.terminate();
     assert!(status.success());
+}
+
+/// Episodes, /grade and /rollouts on task sets graded by their own rules, served from one file
+/// holding a SWE-smith-shaped and two R2E-shaped minis: SWE-smith's missing-test rule and
+/// R2E-Gym's exact match each decide a verdict SWE-bench's rule would give differently, and
+/// `protege eval` of the episodes' patches agrees.
+#[test]
+fn episodes_and_rollouts_on_task_sets_grade_by_their_rules() {
+    use common::sets;
+    if !docker_available() {
+        return;
+    }
+    ensure_mini_images();
+    let (smith, _smith_image) = sets::smith_mini("protege-serve-test");
+    let (r2e, _r2e_image) = sets::r2e_mini("protege-serve-test");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("sets.jsonl");
+    // `fewer` expects one test fewer than run: every listed test passes, yet R2E-Gym gives 0
+    let fewer = r2e.all[1..].to_vec();
+    sets::write_jsonl(
+        &data,
+        &[
+            smith.row.clone(),
+            r2e.row("calcexpr__exact", &r2e.all),
+            r2e.row("calcexpr__fewer", &fewer),
+        ],
+    );
+    let config = dir.path().join("serve.json");
+    std::fs::write(
+        &config,
+        json!({"agent": {"max_steps": 2, "slm_params": {"max_new_tokens": 24}}}).to_string(),
+    )
+    .unwrap();
+    let run_id = "e2e-serve-sets";
+    let s = serve(
+        &[
+            "--dataset",
+            data.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--sandbox",
+            "docker",
+            "--max-sandboxes",
+            "3",
+            "--run-id",
+            run_id,
+        ],
+        None,
+    );
+    let (_, list) = s.call("GET", "/instances", None);
+    assert_eq!(list["instances"].as_array().unwrap().len(), 3, "{list}");
+
+    // the gold fix made by edits in each set's workspace (SWE-smith's starts at the bug)
+    let fix = gold_edit_actions(sets::SOURCE);
+    let ids = [smith.id.as_str(), "calcexpr__exact", "calcexpr__fewer"];
+    let subs: Vec<Value> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let (s, fix) = (&s, &fix);
+                scope.spawn(move || scripted_episode_with(s, id, "docker", fix))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let (smith_sub, exact, short) = (&subs[0], &subs[1], &subs[2]);
+    assert_eq!(smith_sub["outcome"], "resolved", "{smith_sub}");
+    assert_eq!(smith_sub["reward"]["total"], 1.0);
+    // SWE-smith's rule: the PASS_TO_PASS test no run shows counts as passed
+    let ts = &smith_sub["verdict"]["report"]["tests_status"];
+    assert!(
+        sets::strings(&ts["PASS_TO_PASS"]["success"]).contains(&sets::GHOST.to_string()),
+        "{ts}"
+    );
+    assert_eq!(exact["outcome"], "resolved", "{exact}");
+    assert_eq!(exact["reward"]["total"], 1.0);
+    // R2E-Gym's rule: one test more than expected is 0, though every expected test passed
+    assert_eq!(short["outcome"], "unresolved", "{short}");
+    let ts = &short["verdict"]["report"]["tests_status"];
+    assert!(
+        ts["PASS_TO_PASS"]["failure"].as_array().unwrap().is_empty(),
+        "{ts}"
+    );
+    assert_eq!(
+        sets::strings(&ts["FAIL_TO_FAIL"]["failure"]),
+        [r2e.all[0].clone()]
+    );
+    assert_ne!(short["reward"]["total"], 1.0);
+
+    // /grade: a patch that fixes nothing leaves SWE-smith's bug failing its FAIL_TO_PASS
+    let g = s.post(
+        "/grade",
+        json!({"instance_id": smith.id, "patch": sets::NO_FIX}),
+    );
+    assert_eq!(g["outcome"], "unresolved", "{g}");
+    assert_eq!(
+        sets::strings(&g["verdict"]["report"]["tests_status"]["FAIL_TO_PASS"]["failure"]),
+        sets::strings(&smith.source["FAIL_TO_PASS"])
+    );
+
+    // /rollouts on the SWE-smith task: samples of the built-in model in its workspace, each
+    // graded as /grade grades its patch
+    let r = s.post(
+        "/rollouts",
+        json!({"instance_ids": [smith.id], "n": 2, "seed": 3, "policy": {"slm": "smollm2"}}),
+    );
+    let group = &r["groups"][0];
+    assert_eq!(group["instance_id"], smith.id.as_str());
+    let rollouts = group["rollouts"].as_array().unwrap();
+    assert_eq!(rollouts.len(), 2, "{r}");
+    for x in rollouts {
+        assert!(!x["steps"].as_array().unwrap().is_empty(), "{x}");
+        let g = s.post(
+            "/grade",
+            json!({"instance_id": smith.id, "patch": x["patch"]}),
+        );
+        assert_eq!(g["outcome"], x["outcome"], "{x}\n{g}");
+        // the task's part of the reward (the total also charges the trajectory's loops)
+        assert_eq!(g["reward"]["r_task"], x["reward"]["r_task"], "{x}\n{g}");
+    }
+    assert!(s.terminate().success());
+    assert!(
+        protege_containers(run_id).is_empty(),
+        "the server left containers"
+    );
+
+    // the episodes' patches through `protege eval` on the same file: the same verdicts, rewards
+    let preds: String = subs
+        .iter()
+        .map(|s| {
+            json!({"instance_id": s["instance_id"], "model_name_or_path": "episodes", "model_patch": s["patch"]})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(dir.path().join("preds.jsonl"), preds).unwrap();
+    let out = protege(
+        &[
+            "eval",
+            "--predictions",
+            "preds.jsonl",
+            "--dataset",
+            data.to_str().unwrap(),
+            "--sandbox",
+            "docker",
+            "--run-id",
+            "sets-same",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let recs = records(&dir.path().join("results/sets-same"));
+    assert_eq!(recs.len(), 3);
+    for sub in &subs {
+        let id = sub["instance_id"].as_str().unwrap();
+        let rec = recs.iter().find(|r| r["instance_id"] == id).unwrap();
+        assert_eq!(rec["verdict"], sub["verdict"], "{id}");
+        assert_eq!(rec["reward"], sub["reward"], "{id}");
+    }
 }
 
 #[test]

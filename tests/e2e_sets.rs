@@ -15,63 +15,9 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
+use common::sets::*;
 use common::*;
-use protege_harness::sets::diff;
 use serde_json::{Value, json};
-
-/// Builds `tag` from a Dockerfile and files in a fresh context folder.
-fn build(tag: &str, dockerfile: &str, files: &[(&str, String)]) {
-    let ctx = tempfile::tempdir().unwrap();
-    fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
-    for (name, contents) in files {
-        fs::write(ctx.path().join(name), contents).unwrap();
-    }
-    let o = Command::new("docker")
-        .args(["build", "-q", "-t", tag])
-        .arg(ctx.path())
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "docker build {tag}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// Removes the test's images when it ends, whether it passed or not.
-struct Images(Vec<String>);
-
-impl Drop for Images {
-    fn drop(&mut self) {
-        for tag in &self.0 {
-            let _ = Command::new("docker").args(["rmi", "-f", tag]).output();
-        }
-    }
-}
-
-fn mini_image(id: &str) -> String {
-    format!(
-        "protege/sweb.eval.x86_64.{}:latest",
-        id.replace("__", "_1776_")
-    )
-}
-
-fn read(id: &str, name: &str) -> String {
-    fs::read_to_string(mini_dir(id).join(name)).unwrap()
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
-}
-
-fn write_jsonl(path: &Path, rows: &[Value]) {
-    let text: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
-    fs::write(path, text.join("\n") + "\n").unwrap();
-}
 
 fn report(run: &Path, id: &str) -> Value {
     let r: Value = serde_json::from_str(
@@ -80,9 +26,6 @@ fn report(run: &Path, id: &str) -> Value {
     .unwrap();
     r[id].clone()
 }
-
-/// A patch that applies and fixes nothing.
-const NO_FIX: &str = "diff --git a/NOTES.txt b/NOTES.txt\nnew file mode 100644\n--- /dev/null\n+++ b/NOTES.txt\n@@ -0,0 +1 @@\n+nothing fixed here\n";
 
 fn predictions(path: &Path, ids: &[&str], patch: &str) {
     let rows: Vec<Value> = ids
@@ -105,43 +48,10 @@ fn swe_smith_shaped_mini() {
         return;
     }
     ensure_mini_images();
-    let src = "protege-mini__calcexpr-1";
-    let row = mini_row(src);
-    let commit8 = &row["base_commit"].as_str().unwrap()[..8];
-    // SWE-smith's image holds the repository clean (fixed) with its tests; the bug is the
-    // reverse of the mini task's fix
-    let image = format!("protege-sets-test/swesmith.x86_64.protege-mini_1776_calcexpr.{commit8}");
-    let _cleanup = Images(vec![image.clone()]);
-    build(
-        &image,
-        &format!(
-            "FROM {}\nCOPY gold.patch test.patch /tmp/\n\
-             RUN cd /testbed && git apply /tmp/gold.patch && git apply /tmp/test.patch \
-             && git add -A && git -c user.name=t -c user.email=t@t commit -q -m clean \
-             && rm /tmp/gold.patch /tmp/test.patch\n",
-            mini_image(src)
-        ),
-        &[
-            ("gold.patch", read(src, "gold.patch")),
-            ("test.patch", read(src, "test.patch")),
-        ],
-    );
-    let id = format!("protege-mini__calcexpr.{commit8}.pr_1");
-    // a PASS_TO_PASS test no run shows: SWE-smith counts it passed, SWE-bench failed
-    let ghost = "tests/test_evaluate.py::test_never_collected";
-    let mut p2p = strings(&row["PASS_TO_PASS"]);
-    p2p.push(ghost.into());
-    let smith_row = json!({
-        "instance_id": id,
-        "repo": format!("swesmith/protege-mini__calcexpr.{commit8}"),
-        "patch": diff::reverse(&read(src, "gold.patch")),
-        "FAIL_TO_PASS": row["FAIL_TO_PASS"],
-        "PASS_TO_PASS": p2p,
-        "image_name": image,
-        "base_commit": "0000000000000000000000000000000000000000",
-        "problem_statement": row["problem_statement"],
-        "created_at": "2025-01-01T00:00:00",
-    });
+    let src = SOURCE;
+    let (smith, _cleanup) = smith_mini("protege-sets-test");
+    let (row, id, ghost) = (&smith.source, smith.id.as_str(), GHOST);
+    let smith_row = smith.row.clone();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("smith.jsonl");
     write_jsonl(&data, &[smith_row]);
@@ -168,10 +78,10 @@ fn swe_smith_shaped_mini() {
         tmp.path(),
     );
     let gold = tmp.path().join("smith-gold");
-    assert_eq!(outcome_of(&records(&gold), &id), "resolved");
-    let r = report(&gold, &id);
+    assert_eq!(outcome_of(&records(&gold), id), "resolved");
+    let r = report(&gold, id);
     assert!(strings(&r["tests_status"]["PASS_TO_PASS"]["success"]).contains(&ghost.to_string()));
-    let log = fs::read_to_string(gold.join("logs").join(&id).join("test_output.txt")).unwrap();
+    let log = fs::read_to_string(gold.join("logs").join(id).join("test_output.txt")).unwrap();
     assert!(
         log.contains(
             "pytest --disable-warnings --color=no --tb=no --verbose tests/test_evaluate.py"
@@ -196,7 +106,7 @@ fn swe_smith_shaped_mini() {
 
     // the start state really is the bug: a patch that fixes nothing leaves FAIL_TO_PASS failing
     let preds = tmp.path().join("nofix.jsonl");
-    predictions(&preds, &[&id], NO_FIX);
+    predictions(&preds, &[id], NO_FIX);
     run(
         &[
             "eval",
@@ -214,8 +124,8 @@ fn swe_smith_shaped_mini() {
         tmp.path(),
     );
     let nofix = tmp.path().join("smith-nofix");
-    assert_eq!(outcome_of(&records(&nofix), &id), "unresolved");
-    let r = report(&nofix, &id);
+    assert_eq!(outcome_of(&records(&nofix), id), "unresolved");
+    let r = report(&nofix, id);
     assert_eq!(
         strings(&r["tests_status"]["FAIL_TO_PASS"]["failure"]),
         strings(&row["FAIL_TO_PASS"])
@@ -241,9 +151,171 @@ fn swe_smith_shaped_mini() {
         tmp.path(),
     );
     assert_ne!(
-        outcome_of(&records(&tmp.path().join("smith-empty")), &id),
+        outcome_of(&records(&tmp.path().join("smith-empty")), id),
         "resolved"
     );
+}
+
+/// `--swe-smith-start branch` in real containers: the image's git reaches a mirror inside it in
+/// place of github.com (`url.file:///mirror/.insteadOf`), holding the clean branch and the
+/// instance's bug branch as SWE-smith's mirrors do. The gold patch resolves and a patch that
+/// fixes nothing does not, so the start is the branch's bug; the workspace has one commit of
+/// history and no network once set up.
+#[test]
+fn swe_smith_branch_start() {
+    if !docker_available() {
+        return;
+    }
+    ensure_mini_images();
+    let (smith, _clean) = smith_mini("protege-sets-branch");
+    let id = smith.id.as_str();
+    let mirror = format!(
+        "/mirror/{}",
+        smith.row["repo"].as_str().unwrap() // swesmith/protege-mini__calcexpr.<commit8>
+    );
+    let image = format!("{}-mirror", smith.image);
+    let _mirror = Images(vec![image.clone()]);
+    build(
+        &image,
+        &format!(
+            "FROM {}\nCOPY bug.patch /tmp/\n\
+             RUN git clone -q --bare /testbed {mirror} && git clone -q {mirror} /tmp/work \
+             && cd /tmp/work && git checkout -q -b {id} && git apply /tmp/bug.patch \
+             && git -c user.name=swesmith -c user.email=s@s commit -q -am 'Bug Patch' \
+             && git push -q origin {id} && cd / && rm -rf /tmp/work /tmp/bug.patch \
+             && git config --system url.file:///mirror/.insteadOf https://github.com/\n",
+            smith.image
+        ),
+        &[(
+            "bug.patch",
+            smith.row["patch"].as_str().unwrap().to_string(),
+        )],
+    );
+    let o = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &image,
+            "git",
+            "-C",
+            &mirror,
+        ])
+        .args(["rev-parse", id])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bug_commit = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let mut row = smith.row.clone();
+    row["image_name"] = json!(image);
+    row["base_commit"] = json!(bug_commit);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("smith.jsonl");
+    write_jsonl(&data, &[row]);
+    let dataset = data.to_str().unwrap();
+    let out = tmp.path().to_str().unwrap();
+    let branch = ["--swe-smith-start", "branch"];
+    let args = |more: &[&str]| -> Vec<String> {
+        more.iter()
+            .chain(["--dataset", dataset, "--sandbox", "docker", "--out", out].iter())
+            .chain(branch.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let a = args(&["run", "--policy", "gold", "--run-id", "branch-gold"]);
+    run(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        tmp.path(),
+    );
+    let gold = tmp.path().join("branch-gold");
+    assert_eq!(outcome_of(&records(&gold), id), "resolved");
+    // the choice is part of the task, so of its cache key: a default run is not reused for it
+    run(
+        &[
+            "run",
+            "--policy",
+            "gold",
+            "--run-id",
+            "patch-gold",
+            "--dataset",
+            dataset,
+            "--sandbox",
+            "docker",
+            "--out",
+            out,
+        ],
+        tmp.path(),
+    );
+    let key = |run: &str| records(&tmp.path().join(run))[0]["cache_key"].clone();
+    assert_ne!(key("branch-gold"), key("patch-gold"));
+    let preds = tmp.path().join("nofix.jsonl");
+    predictions(&preds, &[id], NO_FIX);
+    let preds = preds.to_str().unwrap().to_string();
+    let a = args(&["eval", "--predictions", &preds, "--run-id", "branch-nofix"]);
+    run(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        tmp.path(),
+    );
+    let nofix = tmp.path().join("branch-nofix");
+    assert_eq!(outcome_of(&records(&nofix), id), "unresolved");
+    let r = report(&nofix, id);
+    assert_eq!(
+        strings(&r["tests_status"]["FAIL_TO_PASS"]["failure"]),
+        strings(&smith.source["FAIL_TO_PASS"])
+    );
+    // the workspace: the bug, one commit, and no network left; the bug commit's object is there
+    // only because the branch was fetched (the image's own repository never held it)
+    let plain = protege_harness::sets::load::load(dataset).unwrap().0;
+    let mut set = plain.clone();
+    protege_harness::sets::swe_smith::choose_start(
+        &mut set,
+        protege_harness::sets::swe_smith::Start::Branch,
+    );
+    use protege_sandboxes::docker::Network;
+    let limits = Default::default();
+    assert_eq!(
+        protege_harness::sets::limits_for(&set.tasks[0], &limits).network,
+        Network::Open
+    );
+    assert_eq!(
+        protege_harness::sets::limits_for(&plain.tasks[0], &limits).network,
+        Network::None
+    );
+    let buggy = fs::read_to_string(mini_dir(SOURCE).join("repo/calcexpr/parser.py")).unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use protege_harness::grader::{Grader, SandboxKind};
+        use protege_sandboxes::ExecOptions;
+        let engine = protege_sandboxes::docker::DockerEngine::connect().await;
+        let grader = Grader::new(
+            engine,
+            "smith-branch-workspace".into(),
+            Default::default(),
+            std::time::Duration::from_secs(120),
+            0,
+        );
+        let probe = format!(
+            "git log --all --oneline | wc -l; git branch; ls /sys/class/net; \
+                 git cat-file -e {bug_commit} && echo fetched || echo absent"
+        );
+        for (task, fetched) in [(&set.tasks[0], "fetched"), (&plain.tasks[0], "absent")] {
+            let env = grader.environment(task, SandboxKind::Docker).await;
+            let ws = grader.open_workspace(task, &env).await.expect("workspace");
+            let file = ws.read_file("/testbed/calcexpr/parser.py").await.unwrap();
+            assert_eq!(String::from_utf8(file).unwrap(), buggy);
+            let opts = ExecOptions::with_timeout(std::time::Duration::from_secs(60));
+            let o = ws.exec(&probe, &opts).await.unwrap();
+            let lines: Vec<&str> = o.output.lines().map(str::trim).collect();
+            assert_eq!(
+                lines,
+                ["1", "* protege-start", "lo", fetched],
+                "{}",
+                o.output
+            );
+            ws.close().await.unwrap();
+        }
+        grader.remove_all().await;
+    });
 }
 
 /// The workspace a policy acts in starts at the bug, with no history that shows the fix, and
@@ -298,50 +370,8 @@ fn r2e_shaped_mini() {
         return;
     }
     ensure_mini_images();
-    let src = "protege-mini__calcexpr-1";
-    let row = mini_row(src);
-    let image = "protege-sets-test/r2e.calcexpr_final:1".to_string();
-    let _cleanup = Images(vec![image.clone()]);
-    // the hidden tests are the test patch's files, out of the repository; the repository stays
-    // at the base commit
-    build(
-        &image,
-        &format!(
-            "FROM {}\nCOPY test.patch run_tests.sh /tmp/\n\
-             RUN cd /testbed && git apply /tmp/test.patch && mkdir /r2e_tests \
-             && cp tests/test_evaluate.py /r2e_tests/ && git checkout -- . \
-             && mv /tmp/run_tests.sh /run_tests.sh && rm /tmp/test.patch\n",
-            mini_image(src)
-        ),
-        &[
-            ("test.patch", read(src, "test.patch")),
-            (
-                "run_tests.sh",
-                "cd /testbed\npython3 -m pytest -rA -p no:cacheprovider r2e_tests\n".into(),
-            ),
-        ],
-    );
-    // R2E-Gym names a test by what follows its file: `test_errors`, `test_evaluate[parens]`
-    let all: Vec<String> = strings(&row["FAIL_TO_PASS"])
-        .into_iter()
-        .chain(strings(&row["PASS_TO_PASS"]))
-        .map(|t| t.split_once("::").unwrap().1.replace("::", "."))
-        .collect();
-    let expected = |names: &[String]| -> String {
-        let m: serde_json::Map<String, Value> = names
-            .iter()
-            .map(|n| (n.clone(), Value::String("PASSED".into())))
-            .collect();
-        Value::Object(m).to_string()
-    };
-    let r2e_row = |id: &str, names: &[String]| {
-        json!({
-            "instance_id": id, "repo_name": "calcexpr", "commit_hash": row["base_commit"],
-            "docker_image": image, "problem_statement": row["problem_statement"],
-            "expected_output_json": expected(names), "patch": read(src, "gold.patch"),
-            "parsed_commit_content": "{}"
-        })
-    };
+    let (r2e, _cleanup) = r2e_mini("protege-sets-test");
+    let all = r2e.all.clone();
     // the second expects one test fewer than the tests run: R2E-Gym's exact match gives 0
     // though every test it lists passes (SWE-bench's rule, over listed tests, would resolve)
     let fewer: Vec<String> = all[1..].to_vec();
@@ -350,8 +380,10 @@ fn r2e_shaped_mini() {
     write_jsonl(
         &data,
         &[
-            r2e_row("calcexpr__exact", &all),
-            r2e_row("calcexpr__fewer", &fewer),
+            r2e.row("calcexpr__exact", &all),
+            r2e.row("calcexpr__fewer", &fewer),
+            // no `patch`: the gold is derived from the published commit
+            r2e.row_with_commit("calcexpr__commit", &all),
         ],
     );
     let dataset = format!("r2e-gym-lite:{}", data.display());
@@ -378,6 +410,7 @@ fn r2e_shaped_mini() {
         fs::read_to_string(gold.join("logs/calcexpr__exact/test_output.txt")).unwrap_or_default();
     assert_eq!(outcome_of(&recs, "calcexpr__exact"), "resolved", "{log}");
     assert_eq!(outcome_of(&recs, "calcexpr__fewer"), "unresolved");
+    assert_eq!(outcome_of(&recs, "calcexpr__commit"), "resolved");
     let r = report(&gold, "calcexpr__fewer");
     assert!(
         r["tests_status"]["PASS_TO_PASS"]["failure"]

@@ -182,7 +182,8 @@ impl Grader {
         match (env.sandbox, &env.env, &self.engine) {
             (_, Err(e), _) => Err(e.clone()),
             ("docker", Ok((image, _)), Some(engine)) => {
-                let ws = DockerSandbox::start(engine, image, &self.run_id, &self.limits).await?;
+                let limits = crate::sets::limits_for(task, &self.limits);
+                let ws = DockerSandbox::start(engine, image, &self.run_id, &limits).await?;
                 // the task set's start state (SWE-smith: its bug applied), then what only a
                 // workspace gets (R2E-Gym: its hidden tests moved away)
                 if let Err((_, message)) = crate::sets::run_setup(&ws, task, true).await {

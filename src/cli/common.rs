@@ -46,6 +46,15 @@ pub fn load_dataset(args: &DatasetArgs) -> anyhow::Result<TaskSet> {
     if let Some(template) = &args.image_template {
         sets::template::apply(&mut set, template).map_err(anyhow::Error::msg)?;
     }
+    if let Some(start) = &args.swe_smith_start {
+        let start = sets::swe_smith::Start::parse(start).map_err(anyhow::Error::msg)?;
+        if sets::swe_smith::choose_start(&mut set, start) == 0 {
+            eprintln!(
+                "note: --swe-smith-start applies to SWE-smith tasks; `{}` has none",
+                args.dataset
+            );
+        }
+    }
     for r in &set.rejected {
         eprintln!("warning: skipped dataset row: {r}");
     }

@@ -75,6 +75,11 @@ pub struct DatasetArgs {
     /// {commit}, {commit8} (docs/datasets.md).
     #[arg(long)]
     pub image_template: Option<String>,
+    /// How SWE-smith tasks reach their start state: `patch` (the default: the bug patch applied
+    /// offline to the image's clean tree) or `branch` (the bug branch fetched from SWE-smith's
+    /// GitHub mirror, as its harness does; needs the network, for the set-up only).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(protege_harness::sets::swe_smith::Start::NAMES))]
+    pub swe_smith_start: Option<String>,
 }
 
 /// Where results go.

@@ -58,6 +58,9 @@ pub struct EvalArgs {
     /// Image names for a private registry (see `protege run --help`).
     #[arg(long)]
     pub image_template: Option<String>,
+    /// SWE-smith's start state: patch (default) or branch (see `protege run --help`).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(protege_harness::sets::swe_smith::Start::NAMES))]
+    pub swe_smith_start: Option<String>,
     #[command(flatten)]
     pub common: CommonRunArgs,
 }
@@ -272,6 +275,7 @@ pub async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         dataset,
         instances: args.instances,
         image_template: args.image_template,
+        swe_smith_start: args.swe_smith_start,
     })?;
     let sha = replay.predictions.sha256.clone();
     let scope = Scope::before_restricting(&set, model_of(&replay, Some(&replay)));

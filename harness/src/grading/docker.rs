@@ -29,7 +29,7 @@ pub struct DockerEval {
     /// The official version whose eval script and apply cascade are used.
     pub rules: Rules,
     /// What the container reaches (`--grading-network`): its network, and for `index` the
-    /// egress proxy whose log says what the eval reached. `limits.network` is not used.
+    /// egress proxy whose log says what the eval reached (it replaces `limits.network`).
     pub egress: GradingEgress,
 }
 
@@ -50,10 +50,13 @@ pub async fn evaluate(
         eval_script: eval_script(task, spec, cfg.rules),
         ..Default::default()
     };
-    let limits = ContainerLimits {
-        network: cfg.egress.container_network(),
-        ..cfg.limits.clone()
-    };
+    let limits = crate::sets::limits_for(
+        task,
+        &ContainerLimits {
+            network: cfg.egress.container_network(),
+            ..cfg.limits.clone()
+        },
+    );
     let sandbox = match DockerSandbox::start(engine, &cfg.image, &cfg.run_id, &limits).await {
         Ok(s) => s,
         Err(e) => {

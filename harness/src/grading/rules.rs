@@ -232,17 +232,24 @@ impl Rules {
         parser.parse_under(text, self)
     }
 
-    /// 4.x and earlier: the seaborn parser indexes the second word of every `PASSED`/`FAILED`
-    /// line and raises on a line that has none.
-    fn parser_raises(self, parser: LogParser, text: &str) -> bool {
-        self != Rules::Swebench5
+    /// Why the official parser raises on this text (so the official run writes no report), if
+    /// it does: 4.x's and earlier seaborn parser indexes the second word of every
+    /// `PASSED`/`FAILED` line; SWE-Gym's pydantic parser (every version) that of a line starting
+    /// or ending with a status word.
+    fn parser_raises(self, parser: LogParser, text: &str) -> Option<&'static str> {
+        if parser == LogParser::SweGymPydantic {
+            return crate::sets::swe_gym::pydantic_raises(text)
+                .then_some("SWE-Gym's pydantic parser raises on a line with a lone status word");
+        }
+        (self != Rules::Swebench5
             && parser == LogParser::Seaborn
             && normalize_newlines(text).split('\n').any(|line| {
                 (line.starts_with("FAILED")
                     || line.starts_with("PASSED")
                     || line.contains(" PASSED "))
                     && py_split(line).nth(1).is_none()
-            })
+            }))
+        .then_some("the official seaborn parser raises on a bare status line")
     }
 
     /// Lines the official pytest-family parsers record under a name protege's parsers never
@@ -299,16 +306,14 @@ impl Rules {
         let Some(section) = self.section(log) else {
             return unusable("the log has no start/end markers");
         };
-        if self.parser_raises(parser, section) {
-            return LogRead::NoReport("the official seaborn parser raises on a bare status line");
+        if let Some(why) = self.parser_raises(parser, section) {
+            return LogRead::NoReport(why);
         }
         let mut status = self.parse_log(parser, section);
         if status.is_empty() && !self.has_unnamed_results(parser, section) {
             // test output outside the markers (stderr ordering): the whole log
-            if self.parser_raises(parser, log) {
-                return LogRead::NoReport(
-                    "the official seaborn parser raises on a bare status line",
-                );
+            if let Some(why) = self.parser_raises(parser, log) {
+                return LogRead::NoReport(why);
             }
             status = self.parse_log(parser, log);
         }

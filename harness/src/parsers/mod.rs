@@ -39,11 +39,14 @@ pub enum LogParser {
     Django,
     /// sympy's `bin/test --verbose`: `test_name ok|F|E` lines and `___ file.py:test ___` headers.
     Sympy,
+    /// SWE-Gym's own parser for pydantic (`parse_log_pytest_pydantic` in its SWE-bench fork):
+    /// [`crate::sets::swe_gym::parse_pydantic`].
+    SweGymPydantic,
 }
 
 impl LogParser {
     /// Every parser, for documentation and tests.
-    pub const ALL: [LogParser; 7] = [
+    pub const ALL: [LogParser; 8] = [
         LogParser::Pytest,
         LogParser::PytestOptions,
         LogParser::PytestV2,
@@ -51,6 +54,7 @@ impl LogParser {
         LogParser::Seaborn,
         LogParser::Django,
         LogParser::Sympy,
+        LogParser::SweGymPydantic,
     ];
 
     /// The parser a dataset's `log_parser` column names (`swebench` 5.x's registry names,
@@ -91,6 +95,10 @@ impl LogParser {
     /// Parses a log as the given rules' version of this parser reads it: only the pytest-v2
     /// names differ (`swebench` 5.x keeps names with spaces whole; [`pytest::Flavor::V2WholeIds`]).
     pub fn parse_under(self, log: &str, rules: Rules) -> StatusMap {
+        if self == LogParser::SweGymPydantic {
+            // SWE-Gym's parser splits on `\n` only and deletes `\r`: no newline normalising
+            return crate::sets::swe_gym::parse_pydantic(log);
+        }
         let log = normalize_newlines(log);
         let log = log.as_ref();
         match self {
@@ -104,6 +112,7 @@ impl LogParser {
             LogParser::Seaborn => pytest::parse(log, pytest::Flavor::Seaborn),
             LogParser::Django => django::parse(log),
             LogParser::Sympy => sympy::parse(log),
+            LogParser::SweGymPydantic => unreachable!("parsed above"),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod template;
 use protege_datasets::Task;
 use protege_datasets::hub::HubSplit;
 use protege_sandboxes::docker::images::official_name;
+use protege_sandboxes::docker::{ContainerLimits, DockerSandbox};
 use serde_json::{Map, Value};
 
 use crate::eval_script::test_section;
@@ -36,6 +37,9 @@ pub struct Setup {
     pub files: Vec<(String, String)>,
     /// Run with bash in `/testbed`; a non-zero exit is an infrastructure error (`setup_failed`).
     pub command: String,
+    /// The command needs the network (SWE-smith's branch checkout): the container starts on
+    /// it ([`limits_for`]) and is cut off it once the command has run.
+    pub network: bool,
 }
 
 /// A graded test log: the report's `tests_status` (absent when the set's harness finds no test
@@ -181,29 +185,43 @@ pub fn image_names(task: &Task) -> Vec<String> {
     for_task(task).images(task)
 }
 
+/// The limits a task's containers start with: `limits`, with the network on when the task's
+/// [`Setup`] needs it (only while it runs: [`run_setup`] cuts it off).
+pub fn limits_for(task: &Task, limits: &ContainerLimits) -> ContainerLimits {
+    let mut l = limits.clone();
+    // on the default bridge whatever grading's network is: `run_setup` disconnects it after the
+    // set-up, so such a task's evaluation has no network (not even `--grading-network index`)
+    if for_task(task).setup(task).is_some_and(|s| s.network) {
+        l.network = protege_sandboxes::docker::Network::Open;
+    }
+    l
+}
+
 /// Runs a task's [`Setup`] (and, for a workspace, [`TaskSetRules::workspace_setup`]) in a
-/// fresh sandbox. `Err((kind, message))`: an infrastructure error, the output included.
+/// fresh container started with [`limits_for`]'s limits. `Err((kind, message))`: an
+/// infrastructure error, the output included.
 pub async fn run_setup(
-    sandbox: &dyn protege_sandboxes::Sandbox,
+    sandbox: &DockerSandbox,
     task: &Task,
     workspace: bool,
 ) -> Result<(), (String, String)> {
-    use protege_sandboxes::ExecOptions;
+    use protege_sandboxes::{ExecOptions, Sandbox};
     let rules = for_task(task);
     let mut commands = Vec::new();
-    if let Some(setup) = rules.setup(task) {
+    let setup = rules.setup(task);
+    if let Some(setup) = &setup {
         for (path, contents) in &setup.files {
             sandbox
                 .write_file(path, contents.as_bytes())
                 .await
                 .map_err(|e| (e.kind().to_string(), e.to_string()))?;
         }
-        commands.push(setup.command);
+        commands.push(setup.command.clone());
     }
     if workspace && let Some(c) = rules.workspace_setup(task) {
         commands.push(c);
     }
-    for command in commands {
+    for (i, command) in commands.into_iter().enumerate() {
         let opts = ExecOptions::with_timeout(std::time::Duration::from_secs(300));
         let out = sandbox
             .exec(&command, &opts)
@@ -220,6 +238,13 @@ pub async fn run_setup(
                     out.output
                 ),
             ));
+        }
+        // nothing after the set's own set-up gets the network it needed
+        if i == 0 && setup.as_ref().is_some_and(|s| s.network) {
+            sandbox
+                .disconnect_network()
+                .await
+                .map_err(|e| (e.kind().to_string(), e.to_string()))?;
         }
     }
     Ok(())

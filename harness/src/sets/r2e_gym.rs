@@ -9,9 +9,12 @@
 //! shows but the expectation lacks under FAIL_TO_FAIL.failure; `resolved` is R2E-Gym's
 //! exact-match rule.
 //!
-//! Not derived here: R2E-Gym's gold patch lives in `parsed_commit_content` (the commit's file
-//! diffs), which protege does not turn into a patch; a row's `patch` field is used when present,
-//! so `--policy gold` works on rows that carry one (the tests' R2E-shaped mini does).
+//! Gold patch: R2E-Gym's rows carry the fixing commit in `parsed_commit_content` (a JSON
+//! `ParsedCommit`: its `file_diffs`, each with a header, an optional index line, `---`/`+++`
+//! files and hunks of context/added/deleted/note lines). The gold patch is what R2E-Gym's own
+//! `gt_patch` is, `get_patch(test_file=False)`: the diffs of the Python files that are not test
+//! files, written back out as unified diff text ([`gold_patch`]). A row's `patch` field, when
+//! present and non-empty, is used as it is.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -20,6 +23,7 @@ use protege_datasets::Task;
 use protege_datasets::hub::HubSplit;
 use protege_datasets::task::{optional_str, required_str};
 use regex::Regex;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{Graded, TaskSetRules};
@@ -119,6 +123,182 @@ pub fn exact_match(parsed: &StatusMap, expected: &BTreeMap<String, String>) -> b
             .all(|(k, v)| expected.get(k) == Some(v))
 }
 
+// R2E-Gym's `ParsedCommit` (`commit_models/diff_classes.py`): the fields a patch is written from.
+#[derive(Deserialize)]
+struct ParsedCommit {
+    file_diffs: Vec<FileDiff>,
+}
+
+#[derive(Deserialize)]
+struct FileDiff {
+    header: FileDiffHeader,
+    #[serde(default)]
+    index_line: Option<IndexLine>,
+    #[serde(default)]
+    is_binary_file: bool,
+    #[serde(default)]
+    binary_line: Option<String>,
+    #[serde(default)]
+    minus_file: Option<FileInfo>,
+    #[serde(default)]
+    plus_file: Option<FileInfo>,
+    #[serde(default)]
+    hunks: Vec<Hunk>,
+}
+
+#[derive(Deserialize)]
+struct FileDiffHeader {
+    file: FileInfo,
+    #[serde(default)]
+    misc_line: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FileInfo {
+    path: String,
+}
+
+#[derive(Deserialize)]
+struct IndexLine {
+    old_commit_hash: String,
+    new_commit_hash: String,
+    #[serde(default)]
+    mode: String,
+}
+
+#[derive(Deserialize)]
+struct Hunk {
+    descriptor: HunkDescriptor,
+    line_group: LineGroup,
+}
+
+#[derive(Deserialize)]
+struct HunkDescriptor {
+    old_range: Range,
+    new_range: Range,
+    #[serde(default)]
+    section: String,
+}
+
+#[derive(Deserialize)]
+struct Range {
+    start: u64,
+    #[serde(default)]
+    length: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct LineGroup {
+    #[serde(default)]
+    all_lines: Vec<Line>,
+}
+
+#[derive(Deserialize)]
+struct Line {
+    content: String,
+    #[serde(rename = "type")]
+    kind: LineKind,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum LineKind {
+    Context,
+    Added,
+    Deleted,
+    Note,
+}
+
+impl Range {
+    fn write(&self, out: &mut String) {
+        match self.length {
+            None => out.push_str(&self.start.to_string()),
+            Some(l) => out.push_str(&format!("{},{l}", self.start)),
+        }
+    }
+}
+
+impl FileDiff {
+    /// R2E-Gym's `FileDiff.is_test_file`: a path ending `_test.py`, starting `test_`, a file
+    /// named `test_*`, or a `tests`/`Tests`/`test`/`Test` folder on the path.
+    fn is_test_file(&self) -> bool {
+        let path = self.header.file.path.as_str();
+        let parts: Vec<&str> = path.split('/').collect();
+        path.ends_with("_test.py")
+            || path.starts_with("test_")
+            || parts.last().is_some_and(|f| f.starts_with("test_"))
+            || parts
+                .iter()
+                .any(|p| matches!(*p, "tests" | "Tests" | "test" | "Test"))
+    }
+
+    /// The diff text, as R2E-Gym's `FileDiff.get_patch` writes it.
+    fn write(&self, out: &mut String) {
+        let path = &self.header.file.path;
+        out.push_str(&format!("diff --git a/{path} b/{path}\n"));
+        if let Some(misc) = self.header.misc_line.as_deref().filter(|m| !m.is_empty()) {
+            out.push_str(misc);
+            out.push('\n');
+        }
+        if let Some(i) = &self.index_line {
+            let sep = if i.mode.is_empty() { "" } else { " " };
+            out.push_str(&format!(
+                "index {}..{}{sep}{}\n",
+                i.old_commit_hash, i.new_commit_hash, i.mode
+            ));
+        }
+        if self.is_binary_file
+            && let Some(b) = &self.binary_line
+        {
+            out.push_str(b);
+            out.push('\n');
+        }
+        if let (Some(minus), Some(plus)) = (&self.minus_file, &self.plus_file) {
+            out.push_str(&format!("--- {}\n+++ {}\n", minus.path, plus.path));
+        }
+        for h in &self.hunks {
+            let d = &h.descriptor;
+            out.push_str("@@ -");
+            d.old_range.write(out);
+            out.push_str(" +");
+            d.new_range.write(out);
+            out.push_str(" @@");
+            if !d.section.is_empty() {
+                out.push(' ');
+                out.push_str(&d.section);
+            }
+            out.push('\n');
+            for l in &h.line_group.all_lines {
+                out.push_str(match l.kind {
+                    LineKind::Context => " ",
+                    LineKind::Added => "+",
+                    LineKind::Deleted => "-",
+                    LineKind::Note => "\\ ",
+                });
+                out.push_str(&l.content);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// The gold patch of a `parsed_commit_content` value (R2E-Gym's `gt_patch`:
+/// `get_patch(test_file=False)`, Python files only): the fix without the tests, which are hidden
+/// in the image.
+pub fn gold_patch(parsed_commit: &str) -> Result<String, String> {
+    let commit: ParsedCommit = serde_json::from_str(parsed_commit)
+        .map_err(|e| format!("field `parsed_commit_content`: not an R2E-Gym parsed commit: {e}"))?;
+    let mut out = String::new();
+    for f in commit
+        .file_diffs
+        .iter()
+        .filter(|f| f.header.file.path.ends_with(".py") && !f.is_test_file())
+    {
+        f.write(&mut out);
+    }
+    Ok(out)
+}
+
 impl TaskSetRules for R2eGym {
     fn name(&self) -> &'static str {
         "r2e-gym-lite"
@@ -160,6 +340,20 @@ impl TaskSetRules for R2eGym {
             Some(i) => i.to_string(),
             None => format!("namanjain12/{repo}_final:{commit}"),
         };
+        // the gold patch: the row's `patch`, else derived from the fixing commit
+        let mut patch = optional_str(obj, "patch")?;
+        if patch.is_empty() {
+            match obj.get("parsed_commit_content") {
+                Some(Value::String(s)) => patch = gold_patch(s)?,
+                Some(v @ Value::Object(_)) => patch = gold_patch(&v.to_string())?,
+                None | Some(Value::Null) => {}
+                Some(_) => {
+                    return Err(
+                        "field `parsed_commit_content`: expected a JSON object or its text".into(),
+                    );
+                }
+            }
+        }
         let mut extra = Map::new();
         extra.insert("expected_output_json".into(), Value::String(expected_json));
         extra.insert("docker_image".into(), Value::String(image));
@@ -170,7 +364,7 @@ impl TaskSetRules for R2eGym {
             version: commit,
             problem_statement: required_str(obj, "problem_statement")?,
             hints_text: String::new(),
-            patch: optional_str(obj, "patch")?,
+            patch,
             test_patch: String::new(),
             fail_to_pass: Vec::new(),
             pass_to_pass: Vec::new(),
@@ -284,8 +478,113 @@ mod tests {
         serde_json::json!({
             "repo_name": "orange3", "commit_hash": "0123abcd", "problem_statement": "p",
             "docker_image": "namanjain12/orange3_final:0123abcd",
-            "expected_output_json": expected, "parsed_commit_content": "{}"
+            "expected_output_json": expected, "parsed_commit_content": COMMIT
         })
+    }
+
+    /// A hand-made `parsed_commit_content` in R2E-Gym's `ParsedCommit` shape: a source fix
+    /// (with a no-newline note), a test file, a non-Python file.
+    const COMMIT: &str = r##"{
+      "old_commit_hash": "1111111", "new_commit_hash": "2222222",
+      "commit_message": "Fix sum", "commit_date": "2020-01-01T00:00:00", "metadata": {},
+      "file_diffs": [
+        {"old_file_content": "", "new_file_content": "",
+         "header": {"file": {"path": "orange/calc.py"}, "misc_line": null},
+         "index_line": {"old_commit_hash": "aaaaaaa", "new_commit_hash": "bbbbbbb", "mode": "100644"},
+         "is_binary_file": false, "binary_line": null,
+         "minus_file": {"path": "a/orange/calc.py"}, "plus_file": {"path": "b/orange/calc.py"},
+         "hunks": [{
+           "descriptor": {"old_range": {"start": 1, "length": 3}, "new_range": {"start": 1, "length": 3}, "section": "def add(a, b):"},
+           "line_group": {"all_lines": [
+             {"content": "def add(a, b):", "type": "context"},
+             {"content": "    return a - b", "type": "deleted"},
+             {"content": "    return a + b", "type": "added"},
+             {"content": "# end", "type": "context"},
+             {"content": "No newline at end of file", "type": "note"}
+           ]},
+           "modified_entities": [], "added_entities": [], "deleted_entities": []
+         }]},
+        {"old_file_content": "", "new_file_content": "",
+         "header": {"file": {"path": "orange/tests/test_calc.py"}},
+         "index_line": {"old_commit_hash": "ccccccc", "new_commit_hash": "ddddddd", "mode": "100644"},
+         "minus_file": {"path": "a/orange/tests/test_calc.py"}, "plus_file": {"path": "b/orange/tests/test_calc.py"},
+         "hunks": [{
+           "descriptor": {"old_range": {"start": 1}, "new_range": {"start": 1, "length": 2}, "section": ""},
+           "line_group": {"all_lines": [
+             {"content": "import calc", "type": "context"},
+             {"content": "assert calc.add(1, 1) == 2", "type": "added"}
+           ]}
+         }]},
+        {"old_file_content": "", "new_file_content": "",
+         "header": {"file": {"path": "README.md"}},
+         "minus_file": {"path": "a/README.md"}, "plus_file": {"path": "b/README.md"},
+         "hunks": [{
+           "descriptor": {"old_range": {"start": 1, "length": 1}, "new_range": {"start": 1, "length": 1}, "section": ""},
+           "line_group": {"all_lines": [
+             {"content": "old", "type": "deleted"}, {"content": "new", "type": "added"}
+           ]}
+         }]}
+      ]
+    }"##;
+
+    #[test]
+    fn gold_patch_from_the_parsed_commit() {
+        let t = R2eGym
+            .task_from_row(&row(r#"{"test_two": "PASSED"}"#))
+            .unwrap();
+        // only the non-test Python file, written as R2E-Gym's get_patch writes it
+        assert_eq!(
+            t.patch,
+            "diff --git a/orange/calc.py b/orange/calc.py\n\
+index aaaaaaa..bbbbbbb 100644\n\
+--- a/orange/calc.py\n\
++++ b/orange/calc.py\n\
+@@ -1,3 +1,3 @@ def add(a, b):\n \
+def add(a, b):\n\
+-    return a - b\n\
++    return a + b\n \
+# end\n\
+\\ No newline at end of file\n"
+        );
+        assert!(crate::patch::check(&t.patch).is_ok(), "{}", t.patch);
+        // R2E-Gym's parser reads the empty string after a diff's last newline as one more
+        // (empty) context line of the last hunk; the patch written from it still checks
+        let mut c: Value = serde_json::from_str(COMMIT).unwrap();
+        c["file_diffs"][0]["hunks"][0]["line_group"]["all_lines"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"content": "", "type": "context"}));
+        let trailing = gold_patch(&c.to_string()).unwrap();
+        assert!(trailing.ends_with("file\n \n"), "{trailing}");
+        assert!(crate::patch::check(&trailing).is_ok(), "{trailing}");
+        // the test file's hunk, were it written: a range without a length is one number
+        let c: ParsedCommit = serde_json::from_str(COMMIT).unwrap();
+        assert!(c.file_diffs[1].is_test_file());
+        let mut test = String::new();
+        c.file_diffs[1].write(&mut test);
+        assert!(
+            test.contains("@@ -1 +1,2 @@\n import calc\n+assert"),
+            "{test}"
+        );
+        // a row's own patch wins; a parsed commit as an object is read too
+        let mut r = row("{}");
+        r["patch"] = Value::String("diff --git a/x b/x\n".into());
+        assert_eq!(
+            R2eGym.task_from_row(&r).unwrap().patch,
+            "diff --git a/x b/x\n"
+        );
+        let mut r = row("{}");
+        r["parsed_commit_content"] = serde_json::from_str(COMMIT).unwrap();
+        assert_eq!(R2eGym.task_from_row(&r).unwrap().patch, t.patch);
+        // a commit that is not one is named
+        let mut r = row("{}");
+        r["parsed_commit_content"] = Value::String("{\"file_diffs\": 3}".into());
+        assert!(
+            R2eGym
+                .task_from_row(&r)
+                .unwrap_err()
+                .starts_with("field `parsed_commit_content`: not an R2E-Gym parsed commit"),
+        );
     }
 
     const LOG: &str = "collected 3 items\n\

@@ -11,6 +11,12 @@
 //!   to the image's clean tree instead and commits it as the root of a fresh history (so a
 //!   policy cannot read the fix from `git log`); the published `base_commit` (the branch's
 //!   commit) is kept in `extra.base_commit` and `base_commit` is `HEAD`, the start state.
+//!   Where the network allows, [`Start::Branch`] (`--swe-smith-start branch`) checks the bug
+//!   branch out instead, as SWE-smith does: `git fetch` of the branch named by the instance id
+//!   from `https://github.com/<the row's repo>` (`swesmith/<owner>__<repo>.<commit8>`), `git
+//!   checkout <instance_id>`, a check that it holds the published `base_commit`, then the same
+//!   one-commit history. Only that set-up runs with the network; the container is cut off it
+//!   before anything else runs.
 //! - **Eval script**: activate the conda environment, `cd /testbed`, the repository profile's
 //!   test command between the output markers; no test patch, no reset. The command is the
 //!   profile's (`pytest --disable-warnings --color=no --tb=no --verbose` by default) followed by
@@ -24,9 +30,9 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use protege_datasets::Task;
 use protege_datasets::hub::HubSplit;
 use protege_datasets::task::{optional_str, required_str, test_list};
+use protege_datasets::{Task, TaskSet};
 use regex::Regex;
 use serde_json::{Map, Value};
 
@@ -43,6 +49,72 @@ pub const START: &str = ">>>>> Start Test Output";
 pub const END: &str = ">>>>> End Test Output";
 /// Where the bug patch is written in a fresh container (removed once applied).
 const BUG_PATH: &str = "/tmp/protege_swesmith_bug.diff";
+
+/// The key of `Task::extra` that holds a chosen [`Start`] (protege's own, in no set's schema);
+/// absent means [`Start::Patch`]. Stored in the task, so it is part of its record.
+pub const START_KEY: &str = "protege_swesmith_start";
+
+/// How a fresh container reaches an instance's start state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The bug patch applied to the image's clean tree: offline, the default.
+    Patch,
+    /// The bug branch checked out from SWE-smith's GitHub mirror, as its harness does.
+    Branch,
+}
+
+impl Start {
+    pub const NAMES: [&'static str; 2] = ["patch", "branch"];
+
+    pub fn parse(s: &str) -> Result<Start, String> {
+        match s {
+            "patch" => Ok(Start::Patch),
+            "branch" => Ok(Start::Branch),
+            other => Err(format!(
+                "--swe-smith-start `{other}`: expected `patch` or `branch`"
+            )),
+        }
+    }
+
+    fn of(task: &Task) -> Start {
+        match task.extra_str(START_KEY) {
+            Some("branch") => Start::Branch,
+            _ => Start::Patch,
+        }
+    }
+}
+
+/// Chooses the start state of every SWE-smith task of `set`; the number of tasks it applies to.
+pub fn choose_start(set: &mut TaskSet, start: Start) -> usize {
+    let mut n = 0;
+    for t in set.tasks.iter_mut().filter(|t| t.set == SweSmith.name()) {
+        match start {
+            Start::Patch => {
+                t.extra.remove(START_KEY);
+            }
+            Start::Branch => {
+                t.extra
+                    .insert(START_KEY.into(), Value::String("branch".into()));
+            }
+        }
+        n += 1;
+    }
+    n
+}
+
+/// The GitHub mirror the bug branch is fetched from: the row's `repo`
+/// (`swesmith/pandas-dev__pandas.95280573`), else built as SWE-smith names its mirrors.
+pub fn mirror(task: &Task) -> String {
+    match task.extra_str("repo").filter(|r| r.contains('/')) {
+        Some(r) => r.to_string(),
+        None => format!("swesmith/{}.{}", task.repo.replace('/', "__"), task.version),
+    }
+}
+
+/// A string as one single-quoted shell word.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
 
 /// Which of SWE-smith's log parsers reads a repository's log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,27 +348,56 @@ impl TaskSetRules for SweSmith {
     }
 
     fn setup(&self, task: &Task) -> Option<Setup> {
-        let bug = task.extra_str("bug_patch")?;
-        let mut bug = bug.to_string();
-        if !bug.ends_with('\n') {
-            bug.push('\n');
-        }
         let identity = protege_datasets::mini::GIT_IDENTITY
             .iter()
             .map(|(k, v)| format!("{k}='{v}'"))
             .collect::<Vec<_>>()
             .join(" ");
+        // the start tree committed as the root of a fresh history, the branch it came from gone
+        let squash = format!(
+            "old=$(git symbolic-ref -q --short HEAD || true); \
+             git checkout -q --orphan protege-start; git add -A; \
+             {identity} git commit -q --no-verify -m 'SWE-smith start state'; \
+             if [ -n \"$old\" ]; then git branch -D \"$old\" >/dev/null; fi; \
+             rm -rf .git/logs"
+        );
+        if Start::of(task) == Start::Branch {
+            let id = sh_quote(&task.instance_id);
+            let url = sh_quote(&format!("https://github.com/{}", mirror(task)));
+            // the published commit, when the row names one, is what the branch must hold
+            let check = match task.extra_str("base_commit") {
+                Some(c) if c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit()) => format!(
+                    "test \"$(git rev-parse HEAD)\" = {c} || {{ echo \"branch {} is not at {c}\" >&2; exit 1; }}; ",
+                    task.instance_id
+                ),
+                _ => String::new(),
+            };
+            return Some(Setup {
+                files: Vec::new(),
+                command: format!(
+                    "set -e; cd /testbed; \
+                     clean=$(git symbolic-ref -q --short HEAD || true); \
+                     git fetch -q {url} +refs/heads/{id}:refs/heads/{id}; \
+                     git checkout -q {id}; \
+                     {check}{squash}; \
+                     if [ -n \"$clean\" ]; then git branch -D \"$clean\" >/dev/null; fi"
+                ),
+                network: true,
+            });
+        }
+        let bug = task.extra_str("bug_patch")?;
+        let mut bug = bug.to_string();
+        if !bug.ends_with('\n') {
+            bug.push('\n');
+        }
         Some(Setup {
             files: vec![(BUG_PATH.into(), bug)],
             command: format!(
                 "set -e; cd /testbed; \
                  git apply --verbose {BUG_PATH} || patch --batch --fuzz=5 -p1 -i {BUG_PATH}; \
-                 old=$(git symbolic-ref -q --short HEAD || true); \
-                 git checkout -q --orphan protege-start; git add -A; \
-                 {identity} git commit -q --no-verify -m 'SWE-smith start state'; \
-                 if [ -n \"$old\" ]; then git branch -D \"$old\" >/dev/null; fi; \
-                 rm -rf .git/logs {BUG_PATH}"
+                 {squash} {BUG_PATH}"
             ),
+            network: false,
         })
     }
 
@@ -518,6 +619,183 @@ mod tests {
             script,
             "#!/bin/bash\nset -uxo pipefail\nsource /opt/miniconda3/bin/activate\nconda activate testbed\ncd /testbed\n: '>>>>> Start Test Output'\npytest --disable-warnings --color=no --tb=no --verbose pandas/tests/indexing/test_datetime.py\n: '>>>>> End Test Output'\n"
         );
+    }
+
+    #[test]
+    fn the_offline_start_applies_the_bug_patch() {
+        let t = SweSmith.task_from_row(&example()).unwrap();
+        let setup = SweSmith.setup(&t).unwrap();
+        assert!(!setup.network);
+        assert_eq!(setup.files.len(), 1);
+        assert_eq!(setup.files[0].0, BUG_PATH);
+        assert!(setup.files[0].1.starts_with(row_patch(&example())));
+        // the command protege has always run (the same as before the branch option existed)
+        assert_eq!(
+            setup.command,
+            "set -e; cd /testbed; git apply --verbose /tmp/protege_swesmith_bug.diff || patch --batch --fuzz=5 -p1 -i /tmp/protege_swesmith_bug.diff; \
+old=$(git symbolic-ref -q --short HEAD || true); git checkout -q --orphan protege-start; git add -A; \
+GIT_AUTHOR_NAME='protege' GIT_AUTHOR_EMAIL='protege@localhost' GIT_AUTHOR_DATE='2024-01-01T00:00:00Z' \
+GIT_COMMITTER_NAME='protege' GIT_COMMITTER_EMAIL='protege@localhost' GIT_COMMITTER_DATE='2024-01-01T00:00:00Z' \
+git commit -q --no-verify -m 'SWE-smith start state'; if [ -n \"$old\" ]; then git branch -D \"$old\" >/dev/null; fi; \
+rm -rf .git/logs /tmp/protege_swesmith_bug.diff"
+        );
+        // choosing `patch` explicitly is the default
+        let mut set = set_of(t.clone());
+        assert_eq!(choose_start(&mut set, Start::Patch), 1);
+        assert_eq!(SweSmith.setup(&set.tasks[0]), Some(setup));
+    }
+
+    fn row_patch(row: &Value) -> &str {
+        row["patch"].as_str().unwrap()
+    }
+
+    fn set_of(task: Task) -> TaskSet {
+        TaskSet {
+            name: "t".into(),
+            sha256: String::new(),
+            tasks: vec![task],
+            rejected: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_branch_start_checks_out_the_mirrors_branch() {
+        let mut set = set_of(SweSmith.task_from_row(&example()).unwrap());
+        assert_eq!(choose_start(&mut set, Start::Branch), 1);
+        let t = &set.tasks[0];
+        let base = example()["base_commit"].as_str().unwrap().to_string();
+        let setup = SweSmith.setup(t).unwrap();
+        assert!(setup.network && setup.files.is_empty());
+        let c = &setup.command;
+        let id = "pandas-dev__pandas.95280573.pr_53652";
+        let steps = [
+            "cd /testbed".to_string(),
+            format!(
+                "git fetch -q 'https://github.com/swesmith/pandas-dev__pandas.95280573' +refs/heads/'{id}':refs/heads/'{id}'"
+            ),
+            format!("git checkout -q '{id}'"),
+            format!("test \"$(git rev-parse HEAD)\" = {base}"),
+            "git checkout -q --orphan protege-start".into(),
+            "git commit -q --no-verify -m 'SWE-smith start state'".into(),
+        ];
+        let mut at = 0;
+        for step in &steps {
+            let i = c[at..]
+                .find(step.as_str())
+                .unwrap_or_else(|| panic!("{step} in {c}"));
+            at += i + step.len();
+        }
+        assert!(!c.contains("git apply"), "{c}");
+        // the mirror is built from the instance when the row names none
+        let mut no_repo = t.clone();
+        no_repo.extra.remove("repo");
+        assert_eq!(mirror(&no_repo), "swesmith/pandas-dev__pandas.95280573");
+        assert!(
+            Start::parse("nope")
+                .unwrap_err()
+                .contains("`patch` or `branch`")
+        );
+    }
+
+    /// The branch start's commands, run by bash against a local mirror that git reaches through
+    /// `url.<path>.insteadOf` in place of github.com (no network): the work tree ends at the
+    /// branch's bug with one commit of history and no other branch.
+    #[test]
+    fn the_branch_start_runs_against_a_mirror() {
+        use std::process::Command;
+        let tmp = tempfile::tempdir().unwrap();
+        let git = |dir: &std::path::Path, args: &str| {
+            let o = Command::new("bash")
+                .arg("-c")
+                .arg(format!("git -c user.name=t -c user.email=t@t {args}"))
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "git {args}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        };
+        let id = "o__r.12345678.bug_1";
+        let mirror_dir = tmp.path().join("gh/swesmith/o__r.12345678");
+        std::fs::create_dir_all(&mirror_dir).unwrap();
+        git(&mirror_dir, "init -q -b main");
+        std::fs::write(mirror_dir.join("a.py"), "x = 1\n").unwrap();
+        git(
+            &mirror_dir,
+            "add -A && git -c user.name=t -c user.email=t@t commit -q -m clean",
+        );
+        git(&mirror_dir, &format!("checkout -q -b {id}"));
+        std::fs::write(mirror_dir.join("a.py"), "x = 2\n").unwrap();
+        git(&mirror_dir, "commit -q -am 'Bug Patch'");
+        let bug_commit = git(&mirror_dir, "rev-parse HEAD");
+        git(&mirror_dir, "checkout -q main");
+        let work = tmp.path().join("testbed");
+        git(
+            tmp.path(),
+            &format!("clone -q {} testbed", mirror_dir.display()),
+        );
+
+        let row = serde_json::json!({
+            "instance_id": id, "repo": "swesmith/o__r.12345678",
+            "patch": "diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n",
+            "FAIL_TO_PASS": [], "PASS_TO_PASS": [], "image_name": "swesmith.x86_64.o__r.12345678",
+            "base_commit": bug_commit,
+        });
+        let mut set = set_of(SweSmith.task_from_row(&row).unwrap());
+        choose_start(&mut set, Start::Branch);
+        let command = SweSmith.setup(&set.tasks[0]).unwrap().command;
+        let command = command.replace("cd /testbed", &format!("cd '{}'", work.display()));
+        let o = Command::new("bash")
+            .arg("-c")
+            .arg(&command)
+            .env("GIT_CONFIG_COUNT", "1")
+            .env(
+                "GIT_CONFIG_KEY_0",
+                format!("url.{}/.insteadOf", tmp.path().join("gh").display()),
+            )
+            .env("GIT_CONFIG_VALUE_0", "https://github.com")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            std::fs::read_to_string(work.join("a.py")).unwrap(),
+            "x = 2\n"
+        );
+        assert_eq!(git(&work, "log --oneline | wc -l"), "1");
+        assert_eq!(
+            git(&work, "branch --format='%(refname:short)'"),
+            "protege-start"
+        );
+        assert_eq!(git(&work, "status --porcelain"), "");
+
+        // a branch that is not at the published commit is refused
+        let mut wrong = row.clone();
+        wrong["base_commit"] = Value::String("0".repeat(40));
+        let mut set = set_of(SweSmith.task_from_row(&wrong).unwrap());
+        choose_start(&mut set, Start::Branch);
+        let again = tmp.path().join("again");
+        git(
+            tmp.path(),
+            &format!("clone -q {} again", mirror_dir.display()),
+        );
+        let command = SweSmith.setup(&set.tasks[0]).unwrap().command;
+        let command = command.replace("cd /testbed", &format!("cd '{}'", again.display()));
+        let o = Command::new("bash")
+            .arg("-c")
+            .arg(&command)
+            .env("GIT_CONFIG_COUNT", "1")
+            .env(
+                "GIT_CONFIG_KEY_0",
+                format!("url.{}/.insteadOf", tmp.path().join("gh").display()),
+            )
+            .env("GIT_CONFIG_VALUE_0", "https://github.com")
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        assert!(String::from_utf8_lossy(&o.stderr).contains("is not at 0000"));
     }
 
     #[test]

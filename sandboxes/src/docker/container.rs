@@ -171,6 +171,22 @@ impl DockerSandbox {
             .ok()
     }
 
+    /// Cuts a container started with the network off it (the default `bridge` network): a task
+    /// set's set-up may need the network, nothing after it gets it.
+    pub async fn disconnect_network(&self) -> Result<(), SandboxError> {
+        let req = bollard::models::NetworkDisconnectRequest {
+            container: Some(self.id.clone()),
+            force: Some(true),
+        };
+        self.engine
+            .docker
+            .disconnect_network("bridge", req)
+            .await
+            .map_err(|e| {
+                SandboxError::Io(format!("disconnecting {} from the network: {e}", self.id))
+            })
+    }
+
     /// Whether the kernel killed something in the container for exceeding its memory limit.
     /// The engine's `OOMKilled` flag covers the container's main process only, so the memory
     /// cgroup's own `oom_kill` counter (v2 `memory.events`, v1 `memory.oom_control`) is read too.

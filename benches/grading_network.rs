@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::pkg_index::{Server, build_image, row, write_index};
+use common::pkg_index::{Fixture, build_image};
 use protege_results::metrics::percentile;
 
 fn run(dir: &Path, args: &[&str]) -> Vec<serde_json::Value> {
@@ -90,15 +90,11 @@ fn main() {
 
     println!("\n## a gold patch that adds a dependency (pip in the eval script)\n");
     build_image();
-    let index_root = tmp.path().join("index");
-    write_index(&index_root);
-    let other_root = tmp.path().join("other");
-    std::fs::create_dir_all(&other_root).unwrap();
-    let index = Server::start(&index_root, tmp.path().join("index.log"));
-    let other = Server::start(&other_root, tmp.path().join("other.log"));
-    let dataset = tmp.path().join("set.jsonl");
-    std::fs::write(&dataset, format!("{}\n", row(other.port))).unwrap();
-    let url = format!("http://127.0.0.1:{}/simple/", index.port);
+    let Fixture {
+        dataset,
+        index_url: url,
+        ..
+    } = &Fixture::start(tmp.path());
     println!("| grading network | median test (ms) | outcome |");
     println!("|---|---|---|");
     for mode in modes {
@@ -115,7 +111,7 @@ fn main() {
                     "--grading-network",
                     mode,
                     "--index-url",
-                    &url,
+                    url,
                 ],
             );
             test.extend(ms(&recs, "test_ms"));

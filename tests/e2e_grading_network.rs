@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::pkg_index::{Server, build_image, row, write_index};
+use common::pkg_index::{Fixture, build_image};
 use common::*;
 
 fn run(dir: &Path, dataset: &Path, run_id: &str, extra: &[&str]) -> serde_json::Value {
@@ -40,22 +40,19 @@ fn a_new_dependency_installs_from_the_index_only_with_index() {
     ensure_mini_images();
     build_image();
     let tmp = tempfile::tempdir().unwrap();
-    let index_root = tmp.path().join("index");
-    write_index(&index_root);
-    let other_root = tmp.path().join("other");
-    std::fs::create_dir_all(&other_root).unwrap();
-    let index = Server::start(&index_root, tmp.path().join("index.log"));
-    let other = Server::start(&other_root, tmp.path().join("other.log"));
-    let dataset = tmp.path().join("set.jsonl");
-    std::fs::write(&dataset, format!("{}\n", row(other.port))).unwrap();
-    let index_url = format!("http://127.0.0.1:{}/simple/", index.port);
+    let Fixture {
+        index,
+        other,
+        dataset,
+        index_url,
+    } = &Fixture::start(tmp.path());
     let pid = std::process::id();
 
     let with = run(
         tmp.path(),
-        &dataset,
+        dataset,
         &format!("net-index-{pid}"),
-        &["--grading-network", "index", "--index-url", &index_url],
+        &["--grading-network", "index", "--index-url", index_url],
     );
     assert_eq!(with["verdict"]["outcome"], "resolved", "{with:#}");
     let network = &with["network"];
@@ -95,9 +92,9 @@ fn a_new_dependency_installs_from_the_index_only_with_index() {
     let before = index.requests();
     let without = run(
         tmp.path(),
-        &dataset,
+        dataset,
         &format!("net-none-{pid}"),
-        &["--grading-network", "none", "--index-url", &index_url],
+        &["--grading-network", "none", "--index-url", index_url],
     );
     assert_eq!(without["verdict"]["outcome"], "unresolved", "{without:#}");
     assert_eq!(without["network"]["mode"], "none");

@@ -154,3 +154,34 @@ pub fn row(other_port: u16) -> serde_json::Value {
     row["log_parser"] = "parse_log_pytest".into();
     row
 }
+
+/// The pieces a `--grading-network` run needs, under `dir`: the index (serving
+/// [`write_index`]'s wheel), another loopback server that is not on the allow-list, and a
+/// one-row dataset of [`row`].
+pub struct Fixture {
+    pub index: Server,
+    pub other: Server,
+    pub dataset: PathBuf,
+    /// The index as `--index-url` takes it.
+    pub index_url: String,
+}
+
+impl Fixture {
+    pub fn start(dir: &Path) -> Fixture {
+        let index_root = dir.join("index");
+        write_index(&index_root);
+        let other_root = dir.join("other");
+        std::fs::create_dir_all(&other_root).unwrap();
+        let index = Server::start(&index_root, dir.join("index.log"));
+        let other = Server::start(&other_root, dir.join("other.log"));
+        let dataset = dir.join("set.jsonl");
+        std::fs::write(&dataset, format!("{}\n", row(other.port))).unwrap();
+        let index_url = format!("http://127.0.0.1:{}/simple/", index.port);
+        Fixture {
+            index,
+            other,
+            dataset,
+            index_url,
+        }
+    }
+}

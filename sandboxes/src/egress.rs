@@ -83,7 +83,7 @@ impl AllowList {
 }
 
 /// `host`, `host:port`, `[v6]`, `[v6]:port`; `None` when the port is not a number.
-fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
+pub fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
     if let Some(rest) = s.strip_prefix('[') {
         let (host, after) = rest.split_once(']')?;
         return match after.strip_prefix(':') {

@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock};
 
 use protege_results::{GradingNetworkInfo, NetworkUse};
 use protege_sandboxes::SandboxError;
-use protege_sandboxes::egress::{Access, AllowList, EgressProxy};
+use protege_sandboxes::egress::{Access, AllowList, EgressProxy, split_host_port};
 use regex::Regex;
 
 /// The package hosts `index` reaches unless told otherwise: PyPI (its API and its file host)
@@ -99,14 +99,12 @@ fn url_authority(url: &str) -> Result<String, String> {
     if authority.is_empty() {
         return Err(format!("--index-url `{url}`: no host"));
     }
-    let has_port = match authority.rsplit_once(':') {
-        Some((h, p)) => !h.ends_with(':') && p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty(),
-        None => false,
-    };
-    Ok(if has_port {
-        authority.to_string()
-    } else {
-        format!("{authority}:{port}")
+    // the proxy's own reading of `host[:port]`, so that both agree on what the entry is
+    let (_, written) = split_host_port(authority)
+        .ok_or_else(|| format!("--index-url `{url}`: bad host or port"))?;
+    Ok(match written {
+        Some(_) => authority.to_string(),
+        None => format!("{authority}:{port}"),
     })
 }
 

@@ -83,6 +83,9 @@ pub struct Grader {
     /// The official version whose rules the evaluation follows (eval script, apply cascade,
     /// grading); set after [`Grader::new`], which starts with the current ones.
     pub rules: Rules,
+    /// Every pull goes through it; the runner sets its own (look-ahead, caps, disk budget)
+    /// after [`Grader::new`], which starts with the defaults.
+    pub images: std::sync::Arc<images::pipeline::ImagePipeline>,
 }
 
 impl Grader {
@@ -105,6 +108,7 @@ impl Grader {
             test_timeout,
             reruns,
             rules: Rules::CURRENT,
+            images: Default::default(),
         }
     }
 
@@ -138,7 +142,7 @@ impl Grader {
                 "{} tasks are set up in Docker (their start state is made in the container); use --sandbox docker",
                 crate::sets::for_task(task).name()
             ))),
-            (Ok(_), "docker", Some(engine)) => images::resolve(engine, task, &|_| {})
+            (Ok(_), "docker", Some(engine)) => images::resolve(engine, task, &self.images)
                 .await
                 .map(|r| (r.name, r.id)),
             (Ok(_), "wasi", _) => wasi_environment_id().map(|id| ("wasi".to_string(), id)),

@@ -47,18 +47,24 @@ impl Service {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("start podman system service");
+        let mut child = cmd.spawn().expect("start podman system service");
         // Readiness, not timing: the socket appears once the service listens.
-        for _ in 0..200 {
-            if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-                return child;
+        let ready = (0..200).any(|_| {
+            let up = std::os::unix::net::UnixStream::connect(socket).is_ok();
+            if !up {
+                std::thread::sleep(Duration::from_millis(50));
             }
-            std::thread::sleep(Duration::from_millis(50));
+            up
+        });
+        if !ready {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "podman system service did not listen on {}",
+                socket.display()
+            );
         }
-        panic!(
-            "podman system service did not listen on {}",
-            socket.display()
-        );
+        child
     }
 
     /// Starts the service, letting plain HTTP to `insecure` (a loopback registry). Containers

@@ -4,7 +4,8 @@
 //!
 //! - one pull per image at a time: a worker asking for an image being pulled ahead waits for
 //!   that pull;
-//! - at most `concurrency` pulls at once and `per_minute` pull attempts in any 60 seconds;
+//! - at most `concurrency` pulls at once, taken in task order (a worker's pull goes before
+//!   look-ahead pulls for later instances), and `per_minute` pull attempts in any 60 seconds;
 //! - a pull the registry answers with 429 or 5xx is tried again, waiting `backoff`, then twice
 //!   that, … (at most [`MAX_BACKOFF`]), up to `retries` more times;
 //! - with a disk budget, a pull waits until the instance images the run holds plus the new one
@@ -16,7 +17,7 @@
 //! under them are never touched. Sizes are the engine's (an image's layers shared with other
 //! images included), so the budget errs on the side of the disk.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,7 @@ use protege_results::manifest::{Eviction, ImagesReport, PullRecord};
 use protege_sandboxes::SandboxError;
 use protege_sandboxes::docker::DockerEngine;
 use protege_sandboxes::docker::images::{LocalImage, transient_pull_error};
-use tokio::sync::{Notify, OnceCell, Semaphore};
+use tokio::sync::{Notify, OnceCell};
 
 use crate::events::{EventSink, RunEvent};
 
@@ -73,7 +74,6 @@ pub struct ImagePipeline {
     settings: PullSettings,
     started: Instant,
     events: Option<Arc<dyn EventSink>>,
-    slots: Semaphore,
     /// Starts of the attempts of the last minute (FIFO: waiters are let in in order).
     window: tokio::sync::Mutex<VecDeque<Instant>>,
     state: Mutex<State>,
@@ -96,6 +96,10 @@ struct State {
     resolved: HashSet<String>,
     /// Instances whose pull was let in and is not done.
     admitted: HashSet<String>,
+    /// Attempts waiting for a pull slot: (order, sequence); and the slots taken.
+    slot_queue: BTreeSet<(usize, u64)>,
+    slot_seq: u64,
+    slots_busy: usize,
     /// Bytes set aside for admitted pulls not yet done, and how many there are.
     reserved: u64,
     in_flight: usize,
@@ -197,7 +201,6 @@ impl ImagePipeline {
             ..Default::default()
         };
         ImagePipeline {
-            slots: Semaphore::new(settings.concurrency.max(1)),
             settings,
             started: Instant::now(),
             events,
@@ -461,11 +464,7 @@ impl ImagePipeline {
         let mut starts = Vec::new();
         loop {
             let result = {
-                let _slot = self
-                    .slots
-                    .acquire()
-                    .await
-                    .expect("the semaphore is never closed");
+                let _slot = self.slot(instance_id).await;
                 self.rate_slot().await;
                 starts.push(self.ms());
                 engine.pull(image, &|_| {}).await
@@ -490,6 +489,39 @@ impl ImagePipeline {
         }
     }
 
+    /// Waits for one of the `concurrency` pull slots; the earliest instance waiting gets the
+    /// next one free.
+    async fn slot(&self, instance_id: &str) -> Slot<'_> {
+        let queued = {
+            let mut st = self.state.lock().expect("lock");
+            st.slot_seq += 1;
+            let key = (
+                st.order.get(instance_id).copied().unwrap_or(usize::MAX),
+                st.slot_seq,
+            );
+            st.slot_queue.insert(key);
+            SlotQueued {
+                pipeline: self,
+                key,
+            }
+        };
+        let concurrency = self.settings.concurrency.max(1);
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.state.lock().expect("lock");
+                if st.slots_busy < concurrency && st.slot_queue.first() == Some(&queued.key) {
+                    st.slot_queue.remove(&queued.key);
+                    st.slots_busy += 1;
+                    return Slot { pipeline: self };
+                }
+            }
+            notified.await;
+        }
+    }
+
     /// Waits until an attempt may start within `per_minute`, and counts it.
     async fn rate_slot(&self) {
         let cap = self.settings.per_minute.max(1);
@@ -509,6 +541,34 @@ impl ImagePipeline {
             let until = *window.front().expect("a full window") + MINUTE;
             tokio::time::sleep_until(until.into()).await;
         }
+    }
+}
+
+/// An attempt waiting for a slot; leaves the queue when dropped (a cancelled pull).
+struct SlotQueued<'a> {
+    pipeline: &'a ImagePipeline,
+    key: (usize, u64),
+}
+
+impl Drop for SlotQueued<'_> {
+    fn drop(&mut self) {
+        let mut st = self.pipeline.state.lock().expect("lock");
+        if st.slot_queue.remove(&self.key) {
+            drop(st);
+            self.pipeline.changed.notify_waiters();
+        }
+    }
+}
+
+/// A pull slot, given back when dropped.
+struct Slot<'a> {
+    pipeline: &'a ImagePipeline,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.pipeline.state.lock().expect("lock").slots_busy -= 1;
+        self.pipeline.changed.notify_waiters();
     }
 }
 

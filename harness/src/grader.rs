@@ -87,6 +87,9 @@ pub struct Grader {
     /// What grading containers reach (`--grading-network`); set after [`Grader::new`], which
     /// starts with none. Workspaces keep `limits.network`.
     pub egress: GradingEgress,
+    /// Every pull goes through it; the runner sets its own (look-ahead, caps, disk budget)
+    /// after [`Grader::new`], which starts with the defaults.
+    pub images: std::sync::Arc<images::pipeline::ImagePipeline>,
 }
 
 impl Grader {
@@ -110,6 +113,7 @@ impl Grader {
             reruns,
             rules: Rules::CURRENT,
             egress: GradingEgress::default(),
+            images: Default::default(),
         }
     }
 
@@ -160,7 +164,7 @@ impl Grader {
                 "{} tasks are set up in Docker (their start state is made in the container); use --sandbox docker",
                 crate::sets::for_task(task).name()
             ))),
-            (Ok(_), "docker", Some(engine)) => images::resolve(engine, task, &|_| {})
+            (Ok(_), "docker", Some(engine)) => images::resolve(engine, task, &self.images)
                 .await
                 .map(|r| (r.name, r.id)),
             (Ok(_), "wasi", _) => wasi_environment_id().map(|id| ("wasi".to_string(), id)),

@@ -5,8 +5,12 @@
 //! tool calls): steps per minute in Docker, which is the protocols' overhead and nothing else.
 //! Needs Docker and the mini images.
 //!
-//! Run: `cargo bench --profile dev --bench agent_steps [-- smollm2|protocols]` (prints figures;
-//! nothing is asserted).
+//! Last, the `paper` reward's judge: a scripted small model that asks the expert every fourth
+//! step, the built-in SmolLM2 as the expert, and the expert's hidden judge calls' share of all
+//! expert tokens (advice plus judging), from the records.
+//!
+//! Run: `cargo bench --profile dev --bench agent_steps [-- smollm2|protocols|judge]` (prints
+//! figures; nothing is asserted).
 
 use std::path::Path;
 use std::process::Command;
@@ -22,12 +26,115 @@ const IDS: [&str; 2] = ["protege-mini__romanum-1", "protege-mini__tabread-1"];
 
 fn main() {
     let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    if only.as_deref() != Some("protocols") {
+    let runs = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    if runs("smollm2") {
         smollm2();
     }
-    if only.as_deref() != Some("smollm2") {
+    if runs("protocols") {
         protocols();
     }
+    if runs("judge") {
+        judge_share();
+    }
+}
+
+/// Serves `model` on loopback through protege's OpenAI-compatible router; returns its `--slm`
+/// URL and the runtime that keeps it up.
+fn serve_scripted(model: Arc<dyn LanguageModel>, name: &str) -> (tokio::runtime::Runtime, String) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = server::router(model, name, GenParams::default());
+        tokio::spawn(server::serve(listener, router, std::future::pending()));
+        format!("http://{addr}/v1#{name}")
+    });
+    (rt, url)
+}
+
+/// Looks around and asks the expert every fourth step (text protocol).
+struct Asker;
+
+#[async_trait]
+impl LanguageModel for Asker {
+    fn name(&self) -> &str {
+        "asker"
+    }
+    async fn chat(&self, messages: &[Message], _: &GenParams) -> Result<Completion, LmError> {
+        let n = messages
+            .iter()
+            .filter(|m| m.role == Role::Assistant)
+            .count();
+        let action = match n % 4 {
+            0 => "ls /testbed",
+            1 => "grep -rn def /testbed --include=*.py",
+            2 => {
+                "ask_expert The failing test expects a different result; which function should I change?"
+            }
+            _ => "cat /testbed/README.md",
+        };
+        Ok(Completion {
+            text: format!("Next.\n```\n{action}\n```"),
+            tokens_in: 10,
+            tokens_out: 10,
+            model: "asker".into(),
+            ..Completion::default()
+        })
+    }
+}
+
+fn judge_share() {
+    let bin = env!("CARGO_BIN_EXE_protege");
+    let (_rt, url) = serve_scripted(Arc::new(Asker), "asker");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("judge.json");
+    std::fs::write(
+        &cfg,
+        r#"{"agent": {"max_steps": 12, "expert_params": {"max_new_tokens": 96, "temperature": 0.0}},
+            "reward": {"preset": "paper"}}"#,
+    )
+    .unwrap();
+    let st = Command::new(bin)
+        .args([
+            "run", "--policy", "agent", "--slm", &url, "--expert", "smollm2",
+        ])
+        .args(["--quiet", "--workers", "1", "--sandbox", "docker"])
+        .args([
+            "--instances",
+            &IDS.join(","),
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
+        .args([
+            "--out",
+            tmp.path().to_str().unwrap(),
+            "--run-id",
+            "bench-judge",
+        ])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "protege run failed (Docker up, mini images built?)"
+    );
+    let (mut calls, mut advice, mut judged, mut judge_calls) = (0, 0, 0, 0);
+    for line in std::fs::read_to_string(tmp.path().join("bench-judge/records.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let a = &r["agent"];
+        calls += a["expert_calls"].as_u64().unwrap();
+        advice += a["expert_tokens"].as_u64().unwrap();
+        judge_calls += a["judge_calls"].as_u64().unwrap();
+        judged += a["judge_tokens"].as_u64().unwrap();
+    }
+    println!(
+        "judge (SmolLM2 expert, scripted small model, {} tasks): {calls} expert calls with {advice} tokens, {judge_calls} judge calls with {judged} tokens: the judge is {:.1}% of expert tokens",
+        IDS.len(),
+        100.0 * judged as f64 / (advice + judged).max(1) as f64
+    );
 }
 
 /// Per run: slm steps, steps per minute of step wall time, and the loop's overhead per step.
@@ -155,14 +262,7 @@ impl LanguageModel for Cycle {
 
 fn protocols() {
     let bin = env!("CARGO_BIN_EXE_protege");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let url = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let router = server::router(Arc::new(Cycle), "cycle", GenParams::default());
-        tokio::spawn(server::serve(listener, router, std::future::pending()));
-        format!("http://{addr}/v1#cycle")
-    });
+    let (_rt, url) = serve_scripted(Arc::new(Cycle), "cycle");
     let tmp = tempfile::tempdir().unwrap();
     for protocol in ["text", "tools"] {
         let cfg = tmp.path().join(format!("{protocol}.json"));

@@ -28,7 +28,7 @@ use wasmparser::{
 };
 use wasmtime::CallHook;
 
-use super::snapshot::put_leb;
+use super::wasm_binary::put_leb;
 
 /// How often the watchdog looks at deadlines (and, where deadlines use epochs, how often the
 /// epoch advances): their granularity.

@@ -14,18 +14,23 @@
 //! `pytest …`, and `cat` / `ls` / `grep` / `find`, which run in Rust on the host through cap-std
 //! handles confined to the sandbox's directories.
 //!
-//! Files: `fetch` (pinned downloads), `runtime` (engine, module cache, one run), `deadline`
-//! (stopping a guest at its deadline), `snapshot` (the start-up snapshot; its guest half is
-//! `snapshot_guest.py`), `capture` (stdout/stderr), `command` (the command language),
-//! `fileops` (host-side file access and the built-in commands).
+//! Files: `fetch` (pinned downloads), `runtime` (engine, module cache, one run), `spec` (what a
+//! run is given and gives back), `deadline` (stopping a guest at its deadline), `snapshot` (the
+//! start-up snapshot; its guest half is `snapshot_guest.py`), `wasm_binary` (the module
+//! encoding both rewrite), `capture` (stdout/stderr), `command` (the command language),
+//! `boundary` (the path boundary: every host-side file access) and `builtins` (the built-in
+//! commands, on top of it).
 
+pub mod boundary;
+pub mod builtins;
 pub mod capture;
 pub mod command;
 pub mod deadline;
 pub mod fetch;
-pub mod fileops;
 pub mod runtime;
 pub mod snapshot;
+pub mod spec;
+pub mod wasm_binary;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -36,11 +41,11 @@ use cap_std::fs::Dir;
 
 use crate::exec::{ExecOptions, ExecOutput};
 use crate::{Sandbox, SandboxError};
+use boundary::{Mounts, TESTBED, TMP, normalize};
+use builtins::Out;
 use command::Program;
-use fileops::{Mounts, Out, TESTBED, TMP, normalize};
-pub use runtime::{
-    Mount, RunResult, RunSpec, Runtime, SITE_GUEST_DIR, environment_id, runtime, runtime_async,
-};
+pub use runtime::{Runtime, SITE_GUEST_DIR, environment_id, runtime, runtime_async};
+pub use spec::{Mount, RunResult, RunSpec};
 
 /// Limits that hold for every command of a sandbox (the deadline and output cap come with each
 /// command's `ExecOptions`).
@@ -343,10 +348,10 @@ impl Sandbox for WasiSandbox {
                 args.extend(parsed.args.iter().cloned());
                 self.python(&args, &cwd, &env, opts).await
             }
-            Program::Cat => builtin(fileops::cat),
-            Program::Ls => builtin(fileops::ls),
-            Program::Grep => builtin(fileops::grep),
-            Program::Find => builtin(fileops::find),
+            Program::Cat => builtin(builtins::cat),
+            Program::Ls => builtin(builtins::ls),
+            Program::Grep => builtin(builtins::grep),
+            Program::Find => builtin(builtins::find),
         }
     }
 

@@ -27,6 +27,7 @@ use super::fetch::{
     self, PYTHON_WASM_IN_WHEEL, PYTHON_WASM_SHA256, RUNTIME_WHEEL, SITE_WHEELS, sha256_hex,
 };
 use super::snapshot::{self, ContinuedClock, Snapshot};
+use super::spec::{Mount, RunResult, RunSpec};
 use crate::SandboxError;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
@@ -109,40 +110,6 @@ impl ResourceLimiter for Limiter {
     fn memories(&self) -> usize {
         self.limits.memories()
     }
-}
-
-/// A host directory the guest sees at `guest`.
-#[derive(Debug, Clone)]
-pub struct Mount {
-    pub host: PathBuf,
-    pub guest: String,
-    pub writable: bool,
-}
-
-/// One run of the Python module.
-#[derive(Debug, Clone)]
-pub struct RunSpec {
-    /// `argv`, the program name first.
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-    pub mounts: Vec<Mount>,
-    pub timeout: Duration,
-    pub output_limit: usize,
-    pub memory_limit: usize,
-}
-
-/// What a run did.
-#[derive(Debug, Clone)]
-pub struct RunResult {
-    /// `None` when the run was stopped at its deadline.
-    pub exit_code: Option<i32>,
-    pub output: Vec<u8>,
-    pub truncated: bool,
-    pub timed_out: bool,
-    pub duration: Duration,
-    /// The guest asked for more memory than its cap allowed at least once (Python then
-    /// usually raises `MemoryError`).
-    pub memory_cap_hit: bool,
 }
 
 /// The engine, the compiled module and the prepared site directory.
@@ -547,7 +514,7 @@ impl Runtime {
         }
         let layout = sandbox_layout();
         // Prepared in /tmp: "/" itself is no directory under WASI.
-        let env = base_env(super::fileops::TMP);
+        let env = base_env(super::boundary::TMP);
         // The module key already names wasmtime's version and settings.
         let inputs = format!(
             "{}\n{}\n{:?}\n{:?}",
@@ -649,8 +616,8 @@ enum Start<'a> {
 /// guest's C library numbers them in that order, and the snapshot remembers the numbers).
 pub fn sandbox_layout() -> Vec<(String, bool)> {
     [
-        (super::fileops::TESTBED, true),
-        (super::fileops::TMP, true),
+        (super::boundary::TESTBED, true),
+        (super::boundary::TMP, true),
         ("/dev", true),
         (SITE_GUEST_DIR, false),
     ]

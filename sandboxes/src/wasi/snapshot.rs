@@ -30,7 +30,8 @@ use wasmtime::{AsContextMut, Instance, Store, Val};
 use wasmtime_wasi::HostMonotonicClock;
 
 use super::fetch::{self, sha256_hex};
-use super::runtime::{RunResult, RunSpec};
+use super::spec::{RunResult, RunSpec};
+use super::wasm_binary::{HEADER, leb, push_section, put_leb, put_sleb, sections, skip_sleb};
 use crate::SandboxError;
 
 /// The guest half, installed in the site directory as `_protege_snapshot.py`.
@@ -55,64 +56,6 @@ fn bad(what: impl std::fmt::Display) -> SandboxError {
     SandboxError::EngineUnavailable(format!("start-up snapshot: {what}"))
 }
 
-fn leb(b: &[u8], i: &mut usize) -> Result<u32, SandboxError> {
-    let (mut r, mut shift) = (0u64, 0);
-    loop {
-        let x = *b.get(*i).ok_or_else(|| bad("truncated module"))?;
-        *i += 1;
-        r |= u64::from(x & 0x7f) << shift;
-        if x < 0x80 {
-            return u32::try_from(r).map_err(|_| bad("malformed LEB128"));
-        }
-        shift += 7;
-        if shift > 35 {
-            return Err(bad("malformed LEB128"));
-        }
-    }
-}
-
-/// `v` as an unsigned LEB128, the integer encoding of WebAssembly's binary format.
-pub(super) fn put_leb(out: &mut Vec<u8>, mut v: u32) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-/// The header of a WebAssembly 1.0 module.
-const HEADER: &[u8; 8] = b"\0asm\x01\0\0\0";
-
-/// A module's sections in order, as (id, body).
-fn sections(wasm: &[u8]) -> Result<Vec<(u8, &[u8])>, SandboxError> {
-    if wasm.get(..8) != Some(HEADER) {
-        return Err(bad("not a WebAssembly module"));
-    }
-    let mut out = Vec::new();
-    let mut i = 8;
-    while i < wasm.len() {
-        let id = wasm[i];
-        i += 1;
-        let size = leb(wasm, &mut i)? as usize;
-        let body = wasm
-            .get(i..i + size)
-            .ok_or_else(|| bad("truncated section"))?;
-        i += size;
-        out.push((id, body));
-    }
-    Ok(out)
-}
-
-fn push_section(out: &mut Vec<u8>, id: u8, body: &[u8]) {
-    out.push(id);
-    put_leb(out, body.len() as u32);
-    out.extend_from_slice(body);
-}
-
 /// The module with its first global (the C stack pointer, as wasm-ld lays it out) and its
 /// first table (the indirect function table) exported, custom sections (debug info) dropped,
 /// and a load at the start of each loop that could run without touching memory
@@ -120,7 +63,7 @@ fn push_section(out: &mut Vec<u8>, id: u8, body: &[u8]) {
 pub fn add_exports(wasm: &[u8]) -> Result<Vec<u8>, SandboxError> {
     let mut out = HEADER.to_vec();
     let (mut exports_seen, mut globals_imported) = (false, false);
-    for (id, body) in sections(wasm)? {
+    for (id, body) in sections(wasm).map_err(bad)? {
         match id {
             0 => {}
             2 => {
@@ -130,7 +73,7 @@ pub fn add_exports(wasm: &[u8]) -> Result<Vec<u8>, SandboxError> {
             7 => {
                 exports_seen = true;
                 let mut j = 0;
-                let n = leb(body, &mut j)?;
+                let n = leb(body, &mut j).map_err(bad)?;
                 let mut sec = Vec::with_capacity(body.len() + 64);
                 put_leb(&mut sec, n + 2);
                 sec.extend_from_slice(&body[j..]);
@@ -164,24 +107,24 @@ pub fn add_exports(wasm: &[u8]) -> Result<Vec<u8>, SandboxError> {
 /// Whether an import section imports a table or a global (which would shift index 0).
 fn imports_globals_or_tables(body: &[u8]) -> Result<bool, SandboxError> {
     let mut j = 0;
-    let n = leb(body, &mut j)?;
+    let n = leb(body, &mut j).map_err(bad)?;
     for _ in 0..n {
         for _ in 0..2 {
-            let len = leb(body, &mut j)? as usize;
+            let len = leb(body, &mut j).map_err(bad)? as usize;
             j += len;
         }
         let kind = *body.get(j).ok_or_else(|| bad("truncated import"))?;
         j += 1;
         match kind {
             0 => {
-                leb(body, &mut j)?;
+                leb(body, &mut j).map_err(bad)?;
             }
             2 => {
                 let flags = *body.get(j).ok_or_else(|| bad("truncated import"))?;
                 j += 1;
-                leb(body, &mut j)?;
+                leb(body, &mut j).map_err(bad)?;
                 if flags & 1 != 0 {
-                    leb(body, &mut j)?;
+                    leb(body, &mut j).map_err(bad)?;
                 }
             }
             _ => return Ok(true),
@@ -406,7 +349,7 @@ pub fn image_module(base: &[u8], captured: &Captured) -> Result<Vec<u8>, Sandbox
     let pages = u32::try_from(image.len() / 65536).map_err(|_| bad("memory too large"))?;
     let mut out = HEADER.to_vec();
     let mut seen = [false; 3];
-    for (id, body) in sections(base)? {
+    for (id, body) in sections(base).map_err(bad)? {
         let sec = match id {
             5 => {
                 seen[0] = true;
@@ -425,7 +368,7 @@ pub fn image_module(base: &[u8], captured: &Captured) -> Result<Vec<u8>, Sandbox
                     return Err(bad("unexpected first global"));
                 }
                 let mut j = 4;
-                skip_sleb(body, &mut j)?;
+                skip_sleb(body, &mut j).map_err(bad)?;
                 if body.get(j) != Some(&0x0b) {
                     return Err(bad("unexpected first global"));
                 }
@@ -458,28 +401,6 @@ pub fn image_module(base: &[u8], captured: &Captured) -> Result<Vec<u8>, Sandbox
         return Err(bad("the module lacks a memory, global or data section"));
     }
     Ok(out)
-}
-
-fn skip_sleb(b: &[u8], i: &mut usize) -> Result<(), SandboxError> {
-    loop {
-        let x = *b.get(*i).ok_or_else(|| bad("truncated module"))?;
-        *i += 1;
-        if x < 0x80 {
-            return Ok(());
-        }
-    }
-}
-
-fn put_sleb(out: &mut Vec<u8>, mut v: i64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        let done = (v == 0 && byte & 0x40 == 0) || (v == -1 && byte & 0x40 != 0);
-        out.push(if done { byte } else { byte | 0x80 });
-        if done {
-            return;
-        }
-    }
 }
 
 /// Where the snapshot made from these inputs is cached: its description (`.json`, written
@@ -567,7 +488,7 @@ mod tests {
     }
 
     fn spec(args: &[&str], env: &[(&str, &str)]) -> RunSpec {
-        let mount = |g: &str, w| super::super::runtime::Mount {
+        let mount = |g: &str, w| super::super::spec::Mount {
             host: "/x".into(),
             guest: g.into(),
             writable: w,
@@ -676,38 +597,12 @@ mod tests {
     }
 
     #[test]
-    fn leb_round_trips() {
-        for v in [0u32, 1, 127, 128, 300, 65535, u32::MAX] {
-            let mut b = Vec::new();
-            put_leb(&mut b, v);
-            let mut i = 0;
-            assert_eq!(leb(&b, &mut i).unwrap(), v);
-            assert_eq!(i, b.len());
-        }
-    }
-
-    #[test]
     fn runs_skip_zero_pages() {
         let mut image = vec![0u8; PAGE * 5];
         image[10] = 1;
         image[PAGE + 3] = 1;
         image[PAGE * 4] = 7;
         assert_eq!(nonzero_runs(&image), [(0, 2 * PAGE), (4 * PAGE, 5 * PAGE)]);
-    }
-
-    #[test]
-    fn sleb_encodes_signed_values() {
-        let enc = |v: i64| {
-            let mut b = Vec::new();
-            put_sleb(&mut b, v);
-            b
-        };
-        assert_eq!(enc(0), [0]);
-        assert_eq!(enc(63), [0x3f]);
-        assert_eq!(enc(64), [0xc0, 0]);
-        assert_eq!(enc(-1), [0x7f]);
-        assert_eq!(enc(524288), [0x80, 0x80, 0x20]);
-        assert_eq!(enc(i64::from(u32::MAX as i32)), [0x7f]);
     }
 
     /// A hand-assembled module shaped like wasm-ld's output: a table, one memory page, the stack

@@ -64,7 +64,7 @@ pub fn fetch(cache: &Path, endpoint: &str, name: &str, split: HubSplit) -> Resul
         split.config,
         split.split
     );
-    let body = crate::http::get(
+    let body = protege_fetch::get(
         &list_url,
         Duration::from_secs(10),
         Duration::from_secs(60),
@@ -81,7 +81,7 @@ pub fn fetch(cache: &Path, endpoint: &str, name: &str, split: HubSplit) -> Resul
     for (i, url) in urls.iter().enumerate() {
         let file = format!("{i:05}.parquet");
         let dest = dir.join(&file);
-        let data = crate::http::get(
+        let data = protege_fetch::get(
             url,
             Duration::from_secs(10),
             Duration::from_secs(1800),

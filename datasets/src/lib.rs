@@ -5,7 +5,6 @@
 //! (the built-in task set embedded in the binary). Predictions come from `prediction::load`.
 
 pub mod error;
-pub mod http;
 pub mod hub;
 pub mod load;
 pub mod mini;
@@ -18,8 +17,5 @@ pub use error::DatasetError;
 pub use prediction::Prediction;
 pub use task::{Task, TaskSet};
 
-/// sha256 of a byte string, lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(bytes))
-}
+/// sha256 of a byte string, lowercase hex (the one in `protege_fetch`).
+pub use protege_fetch::sha256_hex;

@@ -52,19 +52,6 @@ pub fn known(name: &str) -> Option<Known> {
     }
 }
 
-/// The directory protege caches downloads in: `$PROTEGE_CACHE`, else `$XDG_CACHE_HOME/protege`,
-/// else `~/.cache/protege`.
-pub fn cache_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("PROTEGE_CACHE") {
-        return PathBuf::from(p);
-    }
-    if let Some(p) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(p).join("protege");
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-    home.join(".cache").join("protege")
-}
-
 /// sha256 of a task set's canonical content: one `serde_json` line per task, sorted by id.
 pub fn content_sha256(set: &TaskSet) -> String {
     let mut tasks: Vec<_> = set.tasks.iter().collect();
@@ -88,7 +75,7 @@ pub enum Source {
 /// Loads a known split: from the cache if present and valid, else by download, else from a
 /// verified JSONL copy found beside the project (`shared/datasets/`, `../shared/datasets/`).
 pub fn fetch(k: Known) -> Result<(TaskSet, Source), DatasetError> {
-    let cached = cache_dir()
+    let cached = protege_fetch::cache_dir()
         .join("datasets")
         .join(format!("{}.parquet", k.name));
     if cached.exists()
@@ -154,20 +141,17 @@ fn load_verified(path: &Path, k: Known) -> Result<TaskSet, DatasetError> {
     Ok(set)
 }
 
-/// Downloads to a temporary file beside `dest`, then renames it in place, so an interrupted
-/// download never leaves a truncated cache entry.
+/// Streams to a temporary file beside `dest`, then renames it in place, so an interrupted
+/// download never leaves a truncated cache entry (the content pin is checked on load).
 fn download(url: &str, dest: &Path) -> Result<(), String> {
-    let body = crate::http::get(
+    protege_fetch::download_to(
         url,
+        dest,
+        None,
         Duration::from_secs(10),
         Duration::from_secs(600),
-        1 << 30,
-    )?;
-    let dir = dest.parent().expect("cache path has a parent");
-    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let tmp = dest.with_extension("parquet.part");
-    fs::write(&tmp, &body).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    fs::rename(&tmp, dest).map_err(|e| format!("{}: {e}", dest.display()))
+    )
+    .map(|_| ())
 }
 
 #[cfg(test)]

@@ -281,7 +281,7 @@ fn fetch_first(urls: &[String]) -> Result<String, SandboxError> {
     use std::time::Duration;
     let mut errors = Vec::new();
     for url in urls {
-        match protege_datasets::http::get(
+        match protege_fetch::get(
             url,
             Duration::from_secs(60),
             Duration::from_secs(60),

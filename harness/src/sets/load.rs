@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use protege_datasets::hub::{self, Fetched};
 use protege_datasets::load::load_files_with;
-use protege_datasets::remote::cache_dir;
 use protege_datasets::{DatasetError, TaskSet};
+use protege_fetch::cache_dir;
 
 use super::{ALL, TaskSetRules, by_name, detect};
 

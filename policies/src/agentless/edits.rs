@@ -196,26 +196,16 @@ pub fn apply(
     Ok(edited)
 }
 
-/// A unified diff of changed files in `git diff` form (`diff --git a/P b/P`, three lines of
-/// context), which `git apply` and `patch -p1` accept.
+/// A unified diff of changed files in `git diff` form, by the one writer
+/// (`protege_patch::write`): a file that did not exist before is a new file (`/dev/null`).
 pub fn diff(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> String {
-    let mut out = String::new();
-    for (path, new) in after {
-        let old = before.get(path).map(String::as_str).unwrap_or("");
-        if old == new {
-            continue;
-        }
-        out.push_str(&format!(
-            "diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n"
-        ));
-        let d = similar::TextDiff::from_lines(old, new.as_str());
-        let mut unified = d.unified_diff();
-        unified.context_radius(3).missing_newline_hint(true);
-        for hunk in unified.iter_hunks() {
-            out.push_str(&hunk.to_string());
-        }
-    }
-    out
+    // Only the files edited are diffed; one `before` holds but `after` lacks is not deleted.
+    let before: BTreeMap<String, String> = before
+        .iter()
+        .filter(|(p, _)| after.contains_key(*p))
+        .map(|(p, c)| (p.clone(), c.clone()))
+        .collect();
+    protege_patch::write::tree_diff(&before, after)
 }
 
 #[cfg(test)]

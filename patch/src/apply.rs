@@ -654,7 +654,7 @@ fn set_exec(_: &Path, _: bool) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patch::parse::parse;
+    use crate::parse::parse;
 
     fn hunks(patch: &str) -> Vec<Hunk> {
         parse(patch).unwrap().remove(0).hunks

@@ -21,11 +21,11 @@ use protege_results::manifest::Manifest;
 use protege_results::reward::RewardConfig;
 use protege_results::store::RecordStore;
 use protege_sandboxes::SandboxError;
-use protege_sandboxes::docker::{ContainerLimits, DockerEngine};
+use protege_sandboxes::docker::ContainerLimits;
 
 use crate::attempt::{self, Attempt, Graded};
 use crate::events::{EventSink, PolicyEvents, RunEvent};
-use crate::grader::{Environment, Grader};
+use crate::grader::{Backend, Engines, Environment, Grader, K8sOptions};
 use crate::grading::EvalOutcome;
 use crate::grading::network::{GradingNetwork, IndexSettings};
 use crate::grading::report::report_json;
@@ -54,6 +54,12 @@ pub struct RunConfig {
     /// What grading sandboxes reach (`--grading-network`, `--index-host`, `--index-url`).
     pub grading_network: GradingNetwork,
     pub index: IndexSettings,
+    /// How `--sandbox k8s` makes pods.
+    pub k8s: K8sOptions,
+    /// Engines the caller already connected to (choosing the default sandbox); `None`: the
+    /// runner connects to those the run's tasks need.
+    #[serde(skip)]
+    pub engines: Option<Engines>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,20 +120,25 @@ pub async fn run(
         warnings: loaded.warnings.clone(),
         ..Default::default()
     };
-    let needs_docker = tasks.tasks.iter().any(|t| {
-        specs::for_task(t)
-            .map(|s| cfg.sandbox.for_spec(&s) == "docker")
-            .unwrap_or(false)
-    });
-    let engine = if needs_docker {
-        Ok(DockerEngine::connect().await?)
-    } else {
-        Err(SandboxError::EngineUnavailable(
-            "not connected: no task of this run needs Docker".into(),
-        ))
+    // each engine a task of the run needs, connected once; a run needing one that does not
+    // answer stops here with its one clear error
+    let backends: std::collections::BTreeSet<&'static str> = tasks
+        .tasks
+        .iter()
+        .filter(|t| specs::for_task(t).is_ok())
+        .map(|t| cfg.sandbox.for_task(t).name())
+        .collect();
+    let backends: Vec<Backend> = [Backend::Docker, Backend::K8s, Backend::Wasi]
+        .into_iter()
+        .filter(|b| backends.contains(b.name()))
+        .collect();
+    let engines = match &cfg.engines {
+        Some(e) => e.clone(),
+        None => Engines::connect(backends.iter().copied(), &cfg.k8s).await,
     };
+    engines.check(backends.iter().copied())?;
     let mut grader = Grader::new(
-        engine,
+        engines,
         cfg.run_id.clone(),
         cfg.limits.clone(),
         cfg.test_timeout,
@@ -141,6 +152,7 @@ pub async fn run(
         workers: cfg.workers.max(1),
     });
     grader.rules = cfg.rules;
+    grader.k8s = cfg.k8s.clone();
     grader
         .set_grading_network(cfg.grading_network, &cfg.index)
         .await?;
@@ -330,7 +342,7 @@ fn key_of(task: &Task, patch: Option<&str>, env: &Environment, grader: &Grader) 
         task,
         patch,
         env.spec.as_ref().ok(),
-        env.sandbox,
+        env.sandbox.name(),
         env.id(),
         grader.rules,
         grader.egress.mode.name(),

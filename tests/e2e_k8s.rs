@@ -316,7 +316,8 @@ async fn a_pod_deleted_during_exec_is_an_infrastructure_error() {
     .await
     .unwrap();
     let name = pod.name().to_string();
-    let exec = pod.exec("sleep 600", &ExecOptions::default());
+    let opts = ExecOptions::default();
+    let exec = pod.exec("sleep 600", &opts);
     let delete = async {
         // deleted once the command runs (polled through a second exec, not slept for)
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -355,10 +356,10 @@ fn a_pod_deleted_mid_run_is_an_infrastructure_error_and_the_rerun_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let id = mini_ids()[0].clone();
     // tests that first wait 20 s, long enough to delete the pod under them for certain
-    let text = "import time\nt = time.time() + 20\nwhile time.time() < t:\n    time.sleep(0.1)\n";
+    let wait_py = "import time\nt = time.time() + 20\nwhile time.time() < t:\n    time.sleep(0.1)\n";
     let patch = format!(
         "diff --git a/tests/conftest.py b/tests/conftest.py\nnew file mode 100644\n--- /dev/null\n+++ b/tests/conftest.py\n@@ -0,0 +1,4 @@\n{}",
-        text.lines().map(|l| format!("+{l}\n")).collect::<String>()
+        wait_py.lines().map(|l| format!("+{l}\n")).collect::<String>()
     );
     let preds = tmp.path().join("wait.jsonl");
     std::fs::write(

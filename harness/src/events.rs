@@ -33,6 +33,26 @@ pub enum RunEvent {
         image: String,
         ms: u64,
     },
+    /// An image was pulled (`ahead`: for an instance not started yet, the look-ahead).
+    ImagePulled {
+        instance_id: String,
+        image: String,
+        ms: u64,
+        attempts: usize,
+        bytes: u64,
+        ahead: bool,
+    },
+    /// A pull the registry refused with 429 or 5xx is tried again after `wait_ms`.
+    ImagePullRetry {
+        instance_id: String,
+        image: String,
+        /// The attempt that failed, 1-based.
+        attempt: usize,
+        wait_ms: u64,
+        reason: String,
+    },
+    /// An instance image was removed to stay within `--disk-budget`.
+    ImageEvicted { image: String, bytes: u64 },
     /// An agent took a step.
     PolicyStep {
         instance_id: String,
@@ -99,6 +119,8 @@ impl RunEvent {
         match self {
             RunEvent::InstanceStarted { instance_id }
             | RunEvent::ImageReady { instance_id, .. }
+            | RunEvent::ImagePulled { instance_id, .. }
+            | RunEvent::ImagePullRetry { instance_id, .. }
             | RunEvent::PolicyStep { instance_id, .. }
             | RunEvent::PolicyStage { instance_id, .. }
             | RunEvent::PolicyFinished { instance_id, .. }
@@ -106,6 +128,7 @@ impl RunEvent {
             | RunEvent::Kept { instance_id, .. }
             | RunEvent::InfraError { instance_id, .. } => Some(instance_id),
             RunEvent::RunStarted { .. }
+            | RunEvent::ImageEvicted { .. }
             | RunEvent::Cancelled { .. }
             | RunEvent::RunFinished { .. } => None,
         }

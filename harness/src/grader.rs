@@ -20,7 +20,7 @@ use crate::specs::{self, Spec, SpecError};
 
 /// The backend one task's sandboxes run on: chosen once per task (from [`SandboxKind`] and its
 /// spec), then matched wherever a sandbox is started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Backend {
     Docker,
@@ -169,13 +169,12 @@ impl Engines {
         backends: impl IntoIterator<Item = Backend>,
         k8s: &K8sOptions,
     ) -> Engines {
-        let wanted: std::collections::BTreeSet<&'static str> =
-            backends.into_iter().map(Backend::name).collect();
+        let wanted: std::collections::BTreeSet<Backend> = backends.into_iter().collect();
         let mut engines = Engines::none();
-        if wanted.contains("docker") {
+        if wanted.contains(&Backend::Docker) {
             engines.docker = DockerEngine::connect().await;
         }
-        if wanted.contains("k8s") {
+        if wanted.contains(&Backend::K8s) {
             engines = engines.with_k8s(k8s).await;
         }
         engines
@@ -288,6 +287,9 @@ pub struct Grader {
     pub egress: GradingEgress,
     /// How pods are made (`--cpus` is read from here); set after [`Grader::new`].
     pub k8s: K8sOptions,
+    /// Every pull goes through it; the runner sets its own (look-ahead, caps, disk budget)
+    /// after [`Grader::new`], which starts with the defaults.
+    pub images: std::sync::Arc<images::pipeline::ImagePipeline>,
 }
 
 impl Grader {
@@ -307,6 +309,7 @@ impl Grader {
             reruns,
             rules: Rules::CURRENT,
             egress: GradingEgress::default(),
+            images: Default::default(),
         }
     }
 
@@ -360,7 +363,7 @@ impl Grader {
                 )))
             }
             (Ok(_), Backend::Docker) => match self.engines.docker_engine() {
-                Ok(engine) => images::resolve(engine, task, &|_| {})
+                Ok(engine) => images::resolve(engine, task, &self.images)
                     .await
                     .map(|r| (r.name, r.id)),
                 Err(e) => Err(e),

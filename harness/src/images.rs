@@ -1,5 +1,9 @@
 //! Images for evaluation: which image an instance runs in, and building protege's own images
 //! (a Debian base, an environment per spec, an image per instance) where no official one exists.
+//! Pulls go through [`pipeline`] (look-ahead, rate caps, retries, the disk budget).
+
+pub mod pipeline;
+pub mod prune;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -8,6 +12,8 @@ use protege_datasets::{Task, mini};
 use protege_sandboxes::SandboxError;
 use protege_sandboxes::docker::DockerEngine;
 use protege_sandboxes::docker::images::{Progress, protege_name};
+
+use pipeline::ImagePipeline;
 
 /// protege's Debian base, pulled or made from a debootstrap rootfs.
 pub const BASE_IMAGE: &str = "protege/base:bookworm";
@@ -23,30 +29,47 @@ pub struct Resolved {
     pub id: String,
 }
 
-/// Finds the image for an instance: the task set's image names (`crate::sets`: SWE-bench's
-/// official image, SWE-smith's per-repository one, …, or the `--image-template` name) if one is
-/// present locally, else the one protege built, else (for non-built-in tasks) the first of the
-/// set's names pulled with progress.
+/// The names a task's image goes by in registries, in the order they are tried: a row's
+/// `image` column (as swebench 5.x reads it), else the task set's names (`crate::sets`:
+/// SWE-bench's official image, SWE-smith's per-repository one, …, or the `--image-template`
+/// name). Images under these names can be pulled again, so the disk budget may remove them.
+pub fn pullable_names(task: &Task) -> Vec<String> {
+    match &task.image {
+        Some(image) => vec![image.clone()],
+        None => crate::sets::image_names(task),
+    }
+}
+
+/// Finds the image for an instance: one of its [`pullable_names`] if present locally, else the
+/// one protege built, else (for non-built-in tasks) the first pullable name, pulled through
+/// `pulls`.
 pub async fn resolve(
     engine: &DockerEngine,
     task: &Task,
-    progress: Progress<'_>,
+    pulls: &ImagePipeline,
 ) -> Result<Resolved, SandboxError> {
-    // a row's `image` column, when present, names the image (as swebench 5.x reads it)
-    let names = match &task.image {
-        Some(image) => vec![image.clone()],
-        None => crate::sets::image_names(task),
-    };
+    let resolved = find_or_pull(engine, task, pulls).await;
+    pulls.resolved(&task.instance_id);
+    resolved
+}
+
+async fn find_or_pull(
+    engine: &DockerEngine,
+    task: &Task,
+    pulls: &ImagePipeline,
+) -> Result<Resolved, SandboxError> {
+    let names = pullable_names(task);
     let templated =
         task.image.is_some() || task.extra_str(crate::sets::template::IMAGE_KEY).is_some();
     let ours = protege_name(&task.instance_id);
     let builtin = mini::is_mini(&task.instance_id) && !templated;
     if !builtin {
         for name in &names {
-            if let Some(id) = engine.image_id(name).await? {
+            if let Some(local) = engine.local_image(name).await? {
+                pulls.note_present(name, &local);
                 return Ok(Resolved {
                     name: name.clone(),
-                    id,
+                    id: local.id,
                 });
             }
         }
@@ -65,12 +88,15 @@ pub async fn resolve(
             task.instance_id
         )));
     };
-    let id = engine.pull(first, progress).await.map_err(|e| {
-        SandboxError::ImageMissing(format!(
-            "{} could not be pulled and {ours} was not built ({e})",
-            names.join(", ")
-        ))
-    })?;
+    let id = pulls
+        .pull(engine, first, &task.instance_id)
+        .await
+        .map_err(|e| {
+            SandboxError::ImageMissing(format!(
+                "{} could not be pulled and {ours} was not built ({e})",
+                names.join(", ")
+            ))
+        })?;
     Ok(Resolved {
         name: first.clone(),
         id,

@@ -72,6 +72,34 @@ fn activity(event: &RunEvent) -> Option<String> {
         RunEvent::ImageReady { image, ms, .. } => {
             format!("image {image} ready ({:.1} s)", secs(*ms))
         }
+        RunEvent::ImagePulled {
+            image,
+            ms,
+            attempts,
+            bytes,
+            ahead,
+            ..
+        } => format!(
+            "image {image} pulled{} ({:.1} s, {:.0} MB{})",
+            if *ahead { " ahead" } else { "" },
+            secs(*ms),
+            *bytes as f64 / 1e6,
+            if *attempts > 1 {
+                format!(", {attempts} attempts")
+            } else {
+                String::new()
+            }
+        ),
+        RunEvent::ImagePullRetry {
+            image,
+            attempt,
+            wait_ms,
+            reason,
+            ..
+        } => format!(
+            "pull {attempt} of {image} refused ({reason}); again in {:.1} s",
+            secs(*wait_ms)
+        ),
         RunEvent::PolicyStep {
             step,
             actor,
@@ -197,6 +225,10 @@ impl EventSink for ProgressDisplay {
                     ) => format!(
                         "run finished: {graded} graded, {kept} kept, {resolved} of {instances} resolved"
                     ),
+                    (RunEvent::ImageEvicted { image, bytes }, ..) => format!(
+                        "image {image} removed for the disk budget ({:.0} MB)",
+                        *bytes as f64 / 1e6
+                    ),
                     _ => return,
                 };
                 eprintln!("{line}");
@@ -246,6 +278,10 @@ impl ProgressDisplay {
             }
             b.multi.println(line).ok();
         } else if let Some(a) = activity(event) {
+            // An image pulled ahead belongs to an instance no worker has yet: no spinner.
+            if matches!(event, RunEvent::ImagePulled { ahead: true, .. }) {
+                return;
+            }
             let mut spinners = b.spinners.lock().expect("lock");
             let s = spinners.entry(id.to_string()).or_insert_with(|| {
                 let s = b.multi.add(ProgressBar::new_spinner());

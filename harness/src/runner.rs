@@ -21,7 +21,7 @@ use protege_results::manifest::Manifest;
 use protege_results::reward::RewardConfig;
 use protege_results::store::RecordStore;
 use protege_sandboxes::SandboxError;
-use protege_sandboxes::docker::ContainerLimits;
+use protege_sandboxes::docker::{ContainerLimits, DockerEngine};
 
 use crate::attempt::{self, Attempt, Graded};
 use crate::events::{EventSink, PolicyEvents, RunEvent};
@@ -30,6 +30,7 @@ use crate::grading::EvalOutcome;
 use crate::grading::network::{GradingNetwork, IndexSettings};
 use crate::grading::report::report_json;
 use crate::grading::rules::Rules;
+use crate::images::{self, pipeline::ImagePipeline, pipeline::PullSettings};
 use crate::specs::{self, Spec};
 use crate::stop::{StopSignal, StopSignals};
 
@@ -60,6 +61,8 @@ pub struct RunConfig {
     /// runner connects to those the run's tasks need.
     #[serde(skip)]
     pub engines: Option<Engines>,
+    /// How images are pulled: look-ahead, caps, retries, the disk budget.
+    pub images: PullSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +100,8 @@ struct Shared {
     /// Serialises appends to `rollouts.jsonl`.
     rollouts: Mutex<()>,
     events: Arc<dyn EventSink>,
+    /// How many instances workers have taken up: the look-ahead runs this far ahead of it.
+    taken: tokio::sync::watch::Sender<usize>,
 }
 
 /// Runs every task, telling `events` what happens. Records already finished with the same cache
@@ -122,15 +127,11 @@ pub async fn run(
     };
     // each engine a task of the run needs, connected once; a run needing one that does not
     // answer stops here with its one clear error
-    let backends: std::collections::BTreeSet<&'static str> = tasks
+    let backends: std::collections::BTreeSet<Backend> = tasks
         .tasks
         .iter()
         .filter(|t| specs::for_task(t).is_ok())
-        .map(|t| cfg.sandbox.for_task(t).name())
-        .collect();
-    let backends: Vec<Backend> = [Backend::Docker, Backend::K8s, Backend::Wasi]
-        .into_iter()
-        .filter(|b| backends.contains(b.name()))
+        .map(|t| cfg.sandbox.for_task(t))
         .collect();
     let engines = match &cfg.engines {
         Some(e) => e.clone(),
@@ -157,6 +158,26 @@ pub async fn run(
         .set_grading_network(cfg.grading_network, &cfg.index)
         .await?;
     manifest.grading_network = Some(grader.egress.info());
+    let docker_tasks: Vec<(usize, &Task)> = tasks
+        .tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| specs::for_task(t).is_ok() && cfg.sandbox.for_task(t) == Backend::Docker)
+        .collect();
+    let pulls = Arc::new(ImagePipeline::new(cfg.images.clone(), Some(events.clone())));
+    pulls.plan(docker_tasks.iter().map(|(_, t)| *t));
+    grader.images = pulls.clone();
+    let ahead = match grader.engine() {
+        Some(engine) if cfg.images.lookahead > 0 && !docker_tasks.is_empty() => {
+            let (engine, pulls) = (engine.clone(), pulls.clone());
+            let todo: Vec<(usize, Task)> = docker_tasks
+                .iter()
+                .map(|(i, t)| (*i, (*t).clone()))
+                .collect();
+            Some((engine, pulls, todo))
+        }
+        _ => None,
+    };
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
         policy,
@@ -166,15 +187,28 @@ pub async fn run(
         environments: Mutex::default(),
         rollouts: Mutex::default(),
         events,
+        taken: tokio::sync::watch::Sender::new(0),
+    });
+    let ahead = ahead.map(|(engine, pulls, todo)| {
+        tokio::spawn(look_ahead(
+            engine,
+            pulls,
+            todo,
+            shared.taken.subscribe(),
+            cfg.images.lookahead,
+        ))
     });
 
     let jobs = tasks.tasks.iter().cloned().map(|task| {
         let shared = shared.clone();
         async move {
+            shared.taken.send_modify(|n| *n += 1);
+            shared.grader.images.started(&task.instance_id);
             shared.events.emit(&RunEvent::InstanceStarted {
                 instance_id: task.instance_id.clone(),
             });
             let result = one(&shared, &task).await;
+            shared.grader.images.finished(&task.instance_id);
             if let Ok((record, graded, _)) = &result {
                 finished_events(shared.events.as_ref(), record, *graded);
             }
@@ -193,6 +227,7 @@ pub async fn run(
                 }
                 Some(Err(e)) => {
                     drop(stream);
+                    if let Some(a) = &ahead { a.abort(); }
                     shared.grader.remove_all().await;
                     return Err(e);
                 }
@@ -205,6 +240,9 @@ pub async fn run(
         }
     }
     drop(stream);
+    if let Some(a) = &ahead {
+        a.abort();
+    }
     // Containers of cancelled instances: removed before returning, whichever signal stopped it.
     shared.grader.remove_all().await;
     outcome.records = tasks
@@ -213,6 +251,9 @@ pub async fn run(
         .filter_map(|t| finished.remove(&t.instance_id))
         .collect();
     manifest.environments = shared.environments.lock().expect("lock").clone();
+    if shared.grader.engine().is_some() {
+        manifest.images = Some(shared.grader.images.report());
+    }
     fs::write(cfg.out_dir.join("manifest.json"), manifest.to_json())
         .map_err(|e| RunError::Io(format!("manifest.json: {e}")))?;
     shared.events.emit(&RunEvent::RunFinished {
@@ -227,6 +268,31 @@ pub async fn run(
         cancelled: outcome.cancelled.is_some(),
     });
     Ok(outcome)
+}
+
+/// Pulls the images of the instances up to `k` beyond those taken up, in task order, while the
+/// workers grade; each instance's worker then finds its image present (or joins its pull).
+async fn look_ahead(
+    engine: DockerEngine,
+    pulls: Arc<ImagePipeline>,
+    todo: Vec<(usize, Task)>,
+    mut taken: tokio::sync::watch::Receiver<usize>,
+    k: usize,
+) {
+    let mut running = tokio::task::JoinSet::new();
+    for (i, task) in todo {
+        while i >= *taken.borrow_and_update() + k {
+            if taken.changed().await.is_err() {
+                return;
+            }
+        }
+        let (engine, pulls) = (engine.clone(), pulls.clone());
+        // A failure is the instance's to report: its worker gets the same pull's result.
+        running.spawn(async move {
+            let _ = images::resolve(&engine, &task, &pulls).await;
+        });
+    }
+    while running.join_next().await.is_some() {}
 }
 
 /// What a finished instance tells the event stream; sent after its record is stored, so an

@@ -32,6 +32,61 @@ pub struct Manifest {
     pub instances: BTreeMap<String, String>,
     /// Instance → the image or module id its tests ran in.
     pub environments: BTreeMap<String, String>,
+    /// What the image pipeline did (Docker runs): pulls, evictions, their times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<ImagesReport>,
+}
+
+/// The image pipeline's account of a run: its settings, every pull and every eviction, with
+/// times in milliseconds since the run started.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImagesReport {
+    /// Instances ahead of those started whose images are pulled in advance (0: none).
+    pub lookahead: usize,
+    pub pull_concurrency: usize,
+    /// Pull attempts allowed in any 60 seconds.
+    pub pulls_per_minute: usize,
+    /// Further attempts after a 429 or 5xx.
+    pub pull_retries: usize,
+    /// `--disk-budget` in bytes: the most the run's pullable instance images may take at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_budget_bytes: Option<u64>,
+    pub pulls: Vec<PullRecord>,
+    pub evictions: Vec<Eviction>,
+    /// Instance images found already present (with the instances that used them).
+    pub present: Vec<String>,
+    /// The most bytes (engine-reported sizes) the run's instance images held at once.
+    pub peak_bytes: u64,
+    /// The most instance images the run held at once.
+    pub peak_images: usize,
+    /// Wall time spent in pulls, summed over pulls (they overlap with grading and each other).
+    pub pull_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PullRecord {
+    pub image: String,
+    /// The instance that asked first (a look-ahead pull asks for the instance it runs ahead for).
+    pub instance_id: String,
+    /// When each attempt started; more than one when the registry answered 429 or 5xx.
+    pub attempts_ms: Vec<u64>,
+    /// When the image was there (or the pull had failed for good).
+    pub done_ms: u64,
+    pub bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Pulled ahead of its instance (look-ahead) rather than by the instance's worker.
+    pub ahead: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Eviction {
+    pub image: String,
+    pub bytes: u64,
+    pub at_ms: u64,
+    /// Why the engine refused (the image stays, and still counts against the budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Manifest {

@@ -136,7 +136,7 @@ impl Drop for EgressProxy {
 impl EgressProxy {
     /// Listens on `bind` (port 0: any free port) and serves until dropped.
     pub async fn start(bind: SocketAddr, allow: AllowList) -> std::io::Result<EgressProxy> {
-        let listener = TcpListener::bind(bind).await?;
+        let listener = listen(bind)?;
         let addr = listener.local_addr()?;
         let log: AccessLog = Arc::default();
         let task = tokio::spawn(serve(listener, allow.clone(), log.clone()));
@@ -169,6 +169,24 @@ impl EgressProxy {
             .remove(&client)
             .unwrap_or_default()
     }
+}
+
+/// A listener on `bind`, which may name an address no interface holds yet: Podman (netavark)
+/// creates a network's bridge, and its gateway address, only when the first container joins it,
+/// and removes it after the last one leaves. IP_FREEBIND lets the proxy listen there from the
+/// start and keeps it listening across those comings and goings.
+fn listen(bind: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(bind), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    match bind {
+        SocketAddr::V4(_) => socket.set_freebind_v4(true)?,
+        SocketAddr::V6(_) => socket.set_freebind_v6(true)?,
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&bind.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }
 
 async fn serve(listener: TcpListener, allow: AllowList, log: AccessLog) {
@@ -397,6 +415,17 @@ mod tests {
         );
         assert!(parse_request_line("GET /local HTTP/1.1").is_err());
         assert!(parse_request_line("CONNECT pypi.org HTTP/1.1").is_err());
+    }
+
+    /// Podman's gateway address exists only while a container is on the network: the proxy
+    /// must be able to listen there before (TEST-NET-1's 192.0.2.1 is on no interface here).
+    #[tokio::test]
+    async fn listens_on_an_address_no_interface_holds_yet() {
+        let proxy = EgressProxy::start("192.0.2.1:0".parse().unwrap(), AllowList::default())
+            .await
+            .unwrap();
+        assert_eq!(proxy.addr().ip().to_string(), "192.0.2.1");
+        assert_ne!(proxy.addr().port(), 0);
     }
 
     /// A loopback server answering every connection with a fixed HTTP response, counting them.

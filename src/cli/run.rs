@@ -83,6 +83,8 @@ pub struct CommonRunArgs {
     pub run_id: Option<String>,
     #[command(flatten)]
     pub out: OutArgs,
+    #[command(flatten)]
+    pub images: super::images::PipelineArgs,
     /// Deadline of one test run, seconds.
     #[arg(long, default_value_t = 1800)]
     pub timeout: u64,
@@ -391,6 +393,7 @@ async fn execute(
         index,
         k8s: c.k8s.options()?,
         engines,
+        images: c.images.settings()?,
     };
     let manifest = Manifest {
         run_id: run_id.clone(),
@@ -434,6 +437,7 @@ async fn execute(
             .map(|t| (t.instance_id.clone(), t.repo.clone()))
             .collect(),
         environments: Default::default(),
+        images: None,
     };
     let events_to_stdout = c.events.as_deref() == Some(std::path::Path::new("-"));
     let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(ProgressDisplay::for_stderr(c.quiet))];

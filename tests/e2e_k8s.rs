@@ -37,6 +37,13 @@ async fn cluster(start_timeout: Duration) -> Option<KubeEngine> {
     )
 }
 
+/// A command printing how many processes run exactly `args` (the images have no `ps`).
+fn running(args: &str) -> String {
+    format!(
+        "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done | grep -c '^{args} $' || true"
+    )
+}
+
 fn has_cluster() -> bool {
     if std::env::var_os("KUBECONFIG").is_none() {
         eprintln!("SKIPPED: KUBECONFIG is not set; the Kubernetes tests need a cluster");
@@ -82,7 +89,15 @@ fn mini_on_pods_gives_the_docker_verdicts() {
     let tmp = tempfile::tempdir().unwrap();
     let ids = mini_ids();
     let o = k8s_run(
-        &["run", "--dataset", "mini", "--policy", "gold", "--workers", "4"],
+        &[
+            "run",
+            "--dataset",
+            "mini",
+            "--policy",
+            "gold",
+            "--workers",
+            "4",
+        ],
         tmp.path(),
         "k8s-gold",
     );
@@ -117,7 +132,13 @@ fn mini_on_pods_gives_the_docker_verdicts() {
     let p = tmp.path().join("noop.jsonl");
     std::fs::write(&p, preds.join("\n")).unwrap();
     let o = k8s_run(
-        &["eval", "--predictions", p.to_str().unwrap(), "--workers", "4"],
+        &[
+            "eval",
+            "--predictions",
+            p.to_str().unwrap(),
+            "--workers",
+            "4",
+        ],
         tmp.path(),
         "k8s-noop",
     );
@@ -200,10 +221,7 @@ async fn exec_deadline_stops_a_long_command() {
     assert!(out.duration < Duration::from_secs(60), "{out:?}");
     // the command is gone, the pod still answers, exit codes and both streams come back
     let ps = pod
-        .exec(
-            "ps -eo args | grep -c '^sleep 1000' || true",
-            &ExecOptions::default(),
-        )
+        .exec(&running("sleep 1000"), &ExecOptions::default())
         .await
         .unwrap();
     assert_eq!(ps.output.trim(), "0", "{ps:?}");
@@ -218,7 +236,10 @@ async fn exec_deadline_stops_a_long_command() {
         .await
         .unwrap();
     assert_eq!(out.exit_code, Some(3), "{out:?}");
-    assert!(out.output.contains("out") && out.output.contains("err"), "{out:?}");
+    assert!(
+        out.output.contains("out") && out.output.contains("err"),
+        "{out:?}"
+    );
     let env = pod
         .exec("echo \"$X\"; pwd", &ExecOptions::default())
         .await
@@ -323,7 +344,7 @@ async fn a_pod_deleted_during_exec_is_an_infrastructure_error() {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let out = pod
-                .exec("ps -eo args | grep -c '^sleep 600'", &ExecOptions::default())
+                .exec(&running("sleep 600"), &ExecOptions::default())
                 .await;
             if out.is_ok_and(|o| o.output.trim() == "1") {
                 break;
@@ -339,7 +360,10 @@ async fn a_pod_deleted_during_exec_is_an_infrastructure_error() {
     };
     let err = res.expect_err("exec in a deleted pod succeeded");
     assert!(
-        matches!(err, SandboxError::Died(_) | SandboxError::EngineUnavailable(_)),
+        matches!(
+            err,
+            SandboxError::Died(_) | SandboxError::EngineUnavailable(_)
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains(&name), "{err}");
@@ -356,10 +380,14 @@ fn a_pod_deleted_mid_run_is_an_infrastructure_error_and_the_rerun_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let id = mini_ids()[0].clone();
     // tests that first wait 20 s, long enough to delete the pod under them for certain
-    let wait_py = "import time\nt = time.time() + 20\nwhile time.time() < t:\n    time.sleep(0.1)\n";
+    let wait_py =
+        "import time\nt = time.time() + 20\nwhile time.time() < t:\n    time.sleep(0.1)\n";
     let patch = format!(
         "diff --git a/tests/conftest.py b/tests/conftest.py\nnew file mode 100644\n--- /dev/null\n+++ b/tests/conftest.py\n@@ -0,0 +1,4 @@\n{}",
-        wait_py.lines().map(|l| format!("+{l}\n")).collect::<String>()
+        wait_py
+            .lines()
+            .map(|l| format!("+{l}\n"))
+            .collect::<String>()
     );
     let preds = tmp.path().join("wait.jsonl");
     std::fs::write(

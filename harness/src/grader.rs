@@ -165,10 +165,7 @@ impl Engines {
     }
 
     /// Connects to the engine of every backend in `backends`, once each.
-    pub async fn connect(
-        backends: impl IntoIterator<Item = Backend>,
-        k8s: &K8sOptions,
-    ) -> Engines {
+    pub async fn connect(backends: impl IntoIterator<Item = Backend>, k8s: &K8sOptions) -> Engines {
         let wanted: std::collections::BTreeSet<Backend> = backends.into_iter().collect();
         let mut engines = Engines::none();
         if wanted.contains(&Backend::Docker) {
@@ -351,10 +348,12 @@ impl Grader {
         let env = match (&spec, sandbox) {
             (Err(_), _) => Ok((String::new(), String::new())),
             // a set's start state is made by commands in a container (SWE-smith's bug patch)
-            (Ok(_), Backend::Wasi) if needs_setup.is_some() => Err(SandboxError::Unsupported(format!(
-                "{} tasks are set up in Docker (their start state is made in the container); use --sandbox docker",
-                crate::sets::for_task(task).name()
-            ))),
+            (Ok(_), Backend::Wasi) if needs_setup.is_some() => {
+                Err(SandboxError::Unsupported(format!(
+                    "{} tasks are set up in Docker (their start state is made in the container); use --sandbox docker",
+                    crate::sets::for_task(task).name()
+                )))
+            }
             // pods have the run's deny-all NetworkPolicy from the start
             (Ok(_), Backend::K8s) if needs_setup.is_some_and(|s| s.network) => {
                 Err(SandboxError::Unsupported(format!(
@@ -501,10 +500,11 @@ impl Grader {
                 };
                 docker_grading::evaluate(engine, &dcfg, task, spec, patch).await
             }
-            Backend::K8s => self.evaluate_on_pod(image, image_id, task, spec, patch).await,
-            Backend::Wasi => {
-                wasi_evaluate(task, spec, patch, self.test_timeout, self.rules).await
+            Backend::K8s => {
+                self.evaluate_on_pod(image, image_id, task, spec, patch)
+                    .await
             }
+            Backend::Wasi => wasi_evaluate(task, spec, patch, self.test_timeout, self.rules).await,
         }
     }
 

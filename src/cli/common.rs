@@ -2,8 +2,8 @@
 
 use anyhow::Context;
 use protege_datasets::{TaskSet, mini, remote, select};
-use protege_harness::grading::network::{GradingNetwork, IndexSettings};
 use protege_harness::grader::K8sOptions;
+use protege_harness::grading::network::{GradingNetwork, IndexSettings};
 use protege_harness::sets;
 use protege_sandboxes::docker::{ContainerLimits, Network};
 

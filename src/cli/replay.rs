@@ -65,10 +65,9 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     // The workspace the run's agent had, opened the way the runner opens it; its own label, so
     // that a stop signal removes exactly this replay's container.
     let kind = match SandboxKind::parse(&args.sandbox) {
-        Ok(SandboxKind::Auto) | Err(_) => bail!(
-            "--sandbox {}: expected docker, k8s or wasi",
-            args.sandbox
-        ),
+        Ok(SandboxKind::Auto) | Err(_) => {
+            bail!("--sandbox {}: expected docker, k8s or wasi", args.sandbox)
+        }
         Ok(kind) => kind,
     };
     let k8s = args.k8s.options()?;

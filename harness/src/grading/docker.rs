@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use protege_datasets::Task;
-use protege_sandboxes::docker::{ContainerLimits, DockerEngine, DockerSandbox, Network};
 use protege_sandboxes::Sandbox;
+use protege_sandboxes::docker::{ContainerLimits, DockerEngine, DockerSandbox, Network};
 
 use super::EvalOutcome;
 use super::sandboxed::{infra, run_in};
@@ -78,7 +78,15 @@ pub async fn evaluate(
     match crate::sets::run_setup(&sandbox, task, false).await {
         Ok(()) => {
             let memory = cfg.limits.memory_bytes;
-            run_in(&sandbox, cfg.rules, cfg.test_timeout, memory, patch, &mut out).await
+            run_in(
+                &sandbox,
+                cfg.rules,
+                cfg.test_timeout,
+                memory,
+                patch,
+                &mut out,
+            )
+            .await
         }
         Err(e) => out.infra_error = Some(e),
     }

@@ -87,7 +87,15 @@ pub async fn evaluate(
     match crate::sets::run_setup(&sandbox, task, false).await {
         Ok(()) => {
             let memory = cfg.resources.memory_bytes;
-            run_in(&sandbox, cfg.rules, cfg.test_timeout, memory, patch, &mut out).await
+            run_in(
+                &sandbox,
+                cfg.rules,
+                cfg.test_timeout,
+                memory,
+                patch,
+                &mut out,
+            )
+            .await
         }
         Err(e) => out.infra_error = Some(e),
     }

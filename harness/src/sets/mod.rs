@@ -20,8 +20,8 @@ pub mod template;
 
 use protege_datasets::Task;
 use protege_datasets::hub::HubSplit;
-use protege_sandboxes::docker::images::official_name;
 use protege_sandboxes::docker::ContainerLimits;
+use protege_sandboxes::docker::images::official_name;
 use serde_json::{Map, Value};
 
 use crate::eval_script::test_section;

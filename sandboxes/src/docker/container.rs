@@ -171,7 +171,6 @@ impl DockerSandbox {
             .ok()
     }
 
-
     async fn running(&self) -> bool {
         self.state().await.and_then(|s| s.running).unwrap_or(false)
     }

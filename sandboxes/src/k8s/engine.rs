@@ -207,7 +207,10 @@ impl KubeEngine {
     /// already gone is fine.
     pub async fn remove(&self, name: &str) -> Result<(), SandboxError> {
         self.count_call();
-        let res = self.pods().delete(name, &DeleteParams::default().grace_period(0)).await;
+        let res = self
+            .pods()
+            .delete(name, &DeleteParams::default().grace_period(0))
+            .await;
         self.live.lock().expect("lock").remove(name);
         match res {
             Ok(_) => Ok(()),

@@ -70,7 +70,10 @@ pub fn pod_manifest(
         Quantity(format!("{}", resources.memory_bytes)),
     )]);
     if let Some(cpus) = resources.cpus {
-        quantities.insert("cpu".into(), Quantity(format!("{}m", (cpus * 1000.0) as i64)));
+        quantities.insert(
+            "cpu".into(),
+            Quantity(format!("{}m", (cpus * 1000.0) as i64)),
+        );
     }
     let caps = [
         "CHOWN",
@@ -145,7 +148,9 @@ fn pod_failure(pod: &Pod, image: &str) -> Option<SandboxError> {
                 )));
             }
             if reason == "CreateContainerConfigError" || reason == "CreateContainerError" {
-                return Some(SandboxError::Died(format!("pod {name}: {reason}: {message}")));
+                return Some(SandboxError::Died(format!(
+                    "pod {name}: {reason}: {message}"
+                )));
             }
         }
         if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
@@ -351,21 +356,23 @@ impl PodSandbox {
         &self.name
     }
 
-    /// Why the pod cannot be used any more (deleted, evicted, OOM-killed, the API server gone).
-    async fn gone(&self) -> SandboxError {
+    /// What ended the pod, if it has ended: deleted (or being deleted), evicted, OOM-killed.
+    async fn lost(&self) -> Result<Option<SandboxError>, kube::Error> {
         self.engine.count_call();
-        match self.engine.pods().get_opt(&self.name).await {
-            Ok(None) => SandboxError::Died(format!("pod {} was deleted", self.name)),
-            Ok(Some(p)) if p.metadata.deletion_timestamp.is_some() => {
-                SandboxError::Died(format!("pod {} is being deleted", self.name))
+        Ok(match self.engine.pods().get_opt(&self.name).await? {
+            None => Some(SandboxError::Died(format!("pod {} was deleted", self.name))),
+            Some(p) if p.metadata.deletion_timestamp.is_some() => {
+                Some(SandboxError::Died(format!("pod {} was deleted", self.name)))
             }
-            Ok(Some(p)) => pod_failure(&p, "").unwrap_or_else(|| {
-                SandboxError::Died(format!(
-                    "exec in pod {} broke off ({})",
-                    self.name,
-                    pending_reason(&p)
-                ))
-            }),
+            Some(p) => pod_failure(&p, ""),
+        })
+    }
+
+    /// Why an exec stream broke off (the pod lost, or the API server gone).
+    async fn gone(&self) -> SandboxError {
+        match self.lost().await {
+            Ok(Some(e)) => e,
+            Ok(None) => SandboxError::Died(format!("exec in pod {} broke off", self.name)),
             Err(e) => SandboxError::EngineUnavailable(format!(
                 "the API server went away during exec in pod {}: {e}",
                 self.name
@@ -529,14 +536,13 @@ impl Sandbox for PodSandbox {
             });
         }
         let timed_out = matches!(raw.code, Some(124) | Some(137)) && duration >= opts.timeout;
-        if !timed_out && raw.code == Some(137) {
-            // a kill that was not the deadline's: the memory limit, or the pod going away
-            self.engine.count_call();
-            if let Ok(Some(p)) = self.engine.pods().get_opt(&self.name).await
-                && let Some(e) = pod_failure(&p, "")
-            {
-                return Err(e);
-            }
+        // a kill that was not the deadline's: the memory limit, or the pod deleted or evicted
+        // under the command (whose output is then no test's verdict)
+        if !timed_out
+            && matches!(raw.code, Some(137) | Some(143))
+            && let Ok(Some(e)) = self.lost().await
+        {
+            return Err(e);
         }
         Ok(ExecOutput {
             exit_code: if timed_out { None } else { raw.code },

@@ -370,6 +370,38 @@ async fn a_pod_deleted_during_exec_is_an_infrastructure_error() {
     engine.remove_all("k8s-deleted").await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_test_process_killed_at_the_memory_limit_is_seen() {
+    let Some(engine) = cluster(Duration::from_secs(120)).await else {
+        return;
+    };
+    let id = &mini_ids()[0];
+    let pod = PodSandbox::start(
+        &engine,
+        &mini_image(id),
+        "k8s-oom",
+        id,
+        &PodResources {
+            memory_bytes: 128 << 20,
+            cpus: Some(0.5),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(!pod.oom_killed().await);
+    let out = pod
+        .exec(
+            "python3 -c 'a = bytearray(512 << 20); print(len(a))'",
+            &ExecOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.exit_code, Some(137), "{out:?}");
+    assert!(pod.oom_killed().await, "the kill at the limit is not seen");
+    pod.close().await.unwrap();
+    engine.remove_all("k8s-oom").await;
+}
+
 /// A run whose pod is deleted mid-evaluation records an infrastructure error and goes on; the
 /// rerun grades that instance again.
 #[test]

@@ -9,11 +9,14 @@ pub mod error;
 pub mod exec;
 #[cfg(feature = "k8s")]
 pub mod k8s;
+pub mod limits;
+pub mod names;
 #[cfg(feature = "wasi")]
 pub mod wasi;
 
 pub use error::SandboxError;
 pub use exec::{ExecOptions, ExecOutput};
+pub use limits::{ContainerLimits, Network};
 
 use async_trait::async_trait;
 

@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use protege_datasets::{Task, mini};
-use protege_sandboxes::docker::ContainerLimits;
-use protege_sandboxes::docker::images::protege_name;
+use protege_sandboxes::ContainerLimits;
 use protege_sandboxes::k8s::pod::PodResources;
 use protege_sandboxes::k8s::{KubeEngine, PodSandbox};
+use protege_sandboxes::names::protege_name;
 use protege_sandboxes::{Sandbox, SandboxError};
 
 use super::EvalOutcome;

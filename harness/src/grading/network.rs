@@ -189,8 +189,8 @@ impl GradingEgress {
     }
 
     /// What grading containers are attached to.
-    pub fn container_network(&self) -> protege_sandboxes::docker::Network {
-        use protege_sandboxes::docker::Network;
+    pub fn container_network(&self) -> protege_sandboxes::Network {
+        use protege_sandboxes::Network;
         match (self.mode, &self.proxy) {
             (GradingNetwork::Open, _) => Network::Open,
             (GradingNetwork::Index, Some(proxy)) => Network::Internal {

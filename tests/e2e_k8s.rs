@@ -194,6 +194,29 @@ async fn missing_image_is_an_infrastructure_error_naming_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_unschedulable_pod_is_an_error_with_its_reason_at_the_start_timeout() {
+    let Some(engine) = cluster(Duration::from_secs(8)).await else {
+        return;
+    };
+    let id = &mini_ids()[0];
+    // more memory than any test node has
+    let huge = PodResources {
+        memory_bytes: 1 << 50,
+        cpus: None,
+    };
+    let err = match PodSandbox::start(&engine, &mini_image(id), "k8s-unsched", id, &huge).await {
+        Ok(_) => panic!("a pod asking for 1 PiB was scheduled"),
+        Err(e) => e,
+    };
+    let message = err.to_string();
+    assert!(matches!(err, SandboxError::Died(_)), "{err:?}");
+    assert!(message.contains("not ready within 8 s"), "{message}");
+    assert!(message.contains("Unschedulable"), "{message}");
+    assert!(engine.labelled("k8s-unsched").await.unwrap().is_empty());
+    engine.remove_all("k8s-unsched").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn exec_deadline_stops_a_long_command() {
     let Some(engine) = cluster(Duration::from_secs(120)).await else {
         return;

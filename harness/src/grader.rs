@@ -5,16 +5,19 @@ use std::time::Duration;
 
 use protege_datasets::Task;
 use protege_results::{InfraError, Outcome, Report, Verdict};
-use protege_sandboxes::docker::{ContainerLimits, DockerEngine, DockerSandbox};
+#[cfg(feature = "docker")]
+use protege_sandboxes::docker::{DockerEngine, DockerSandbox};
 #[cfg(feature = "k8s")]
 use protege_sandboxes::k8s::{KubeEngine, PodSandbox, PodSettings, PullPolicy};
-use protege_sandboxes::{Sandbox, SandboxError};
+use protege_sandboxes::{ContainerLimits, Sandbox, SandboxError};
 
 use crate::grading::EvalOutcome;
+#[cfg(feature = "docker")]
 use crate::grading::docker::{self as docker_grading, DockerEval};
 use crate::grading::network::{GradingEgress, GradingNetwork, IndexSettings};
 use crate::grading::rules::Rules;
 use crate::grading::verdict::{flaky_tests, from_outcome, parse_statuses, precheck};
+#[cfg(feature = "docker")]
 use crate::images;
 use crate::specs::{self, Spec, SpecError};
 
@@ -126,6 +129,7 @@ impl Default for K8sOptions {
 /// connection error is kept for the tasks that need the engine.
 #[derive(Clone)]
 pub struct Engines {
+    #[cfg(feature = "docker")]
     docker: Result<DockerEngine, SandboxError>,
     #[cfg(feature = "k8s")]
     k8s: Result<KubeEngine, SandboxError>,
@@ -133,8 +137,10 @@ pub struct Engines {
 
 impl std::fmt::Debug for Engines {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        #[cfg(any(feature = "docker", feature = "k8s"))]
         let state = |ok: bool| if ok { "connected" } else { "not connected" };
         let mut d = f.debug_struct("Engines");
+        #[cfg(feature = "docker")]
         d.field("docker", &state(self.docker.is_ok()));
         #[cfg(feature = "k8s")]
         d.field("k8s", &state(self.k8s.is_ok()));
@@ -142,6 +148,7 @@ impl std::fmt::Debug for Engines {
     }
 }
 
+#[cfg(any(feature = "docker", feature = "k8s"))]
 fn not_connected(what: &str) -> SandboxError {
     SandboxError::EngineUnavailable(format!("not connected: no task of this run needs {what}"))
 }
@@ -150,6 +157,7 @@ impl Engines {
     /// No engine at all (WASI only).
     pub fn none() -> Engines {
         Engines {
+            #[cfg(feature = "docker")]
             docker: Err(not_connected("Docker")),
             #[cfg(feature = "k8s")]
             k8s: Err(not_connected("a Kubernetes cluster")),
@@ -157,6 +165,7 @@ impl Engines {
     }
 
     /// Docker (or its connection error) and nothing else.
+    #[cfg(feature = "docker")]
     pub fn docker(engine: Result<DockerEngine, SandboxError>) -> Engines {
         Engines {
             docker: engine,
@@ -167,7 +176,9 @@ impl Engines {
     /// Connects to the engine of every backend in `backends`, once each.
     pub async fn connect(backends: impl IntoIterator<Item = Backend>, k8s: &K8sOptions) -> Engines {
         let wanted: std::collections::BTreeSet<Backend> = backends.into_iter().collect();
+        #[allow(unused_mut)] // nothing to connect in a build with neither engine
         let mut engines = Engines::none();
+        #[cfg(feature = "docker")]
         if wanted.contains(&Backend::Docker) {
             engines.docker = DockerEngine::connect().await;
         }
@@ -191,6 +202,7 @@ impl Engines {
         self
     }
 
+    #[cfg(feature = "docker")]
     pub fn docker_engine(&self) -> Result<&DockerEngine, SandboxError> {
         self.docker.as_ref().map_err(Clone::clone)
     }
@@ -204,12 +216,22 @@ impl Engines {
     pub fn check(&self, backends: impl IntoIterator<Item = Backend>) -> Result<(), SandboxError> {
         for b in backends {
             match b {
-                Backend::Docker => drop(self.docker_engine()?),
-                Backend::K8s => drop(self.k8s_check()?),
+                Backend::Docker => self.docker_check()?,
+                Backend::K8s => self.k8s_check()?,
                 Backend::Wasi => {}
             }
         }
         Ok(())
+    }
+
+    #[cfg(feature = "docker")]
+    fn docker_check(&self) -> Result<(), SandboxError> {
+        self.docker_engine().map(drop)
+    }
+
+    #[cfg(not(feature = "docker"))]
+    fn docker_check(&self) -> Result<(), SandboxError> {
+        Err(no_docker_feature())
     }
 
     #[cfg(feature = "k8s")]
@@ -224,6 +246,8 @@ impl Engines {
 
     /// Removes every sandbox of `run_id` on every connected engine.
     pub async fn remove_all(&self, run_id: &str) {
+        let _ = run_id; // in a build with neither engine, there is nothing to remove
+        #[cfg(feature = "docker")]
         if let Ok(engine) = &self.docker {
             engine.remove_all(run_id).await;
         }
@@ -232,6 +256,13 @@ impl Engines {
             engine.remove_all(run_id).await;
         }
     }
+}
+
+#[cfg(not(feature = "docker"))]
+fn no_docker_feature() -> SandboxError {
+    SandboxError::Unsupported(
+        "this protege was built without the `docker` feature; use --sandbox k8s or wasi".into(),
+    )
 }
 
 #[cfg(not(feature = "k8s"))]
@@ -286,6 +317,7 @@ pub struct Grader {
     pub k8s: K8sOptions,
     /// Every pull goes through it; the runner sets its own (look-ahead, caps, disk budget)
     /// after [`Grader::new`], which starts with the defaults.
+    #[cfg(feature = "docker")]
     pub images: std::sync::Arc<images::pipeline::ImagePipeline>,
 }
 
@@ -306,6 +338,7 @@ impl Grader {
             reruns,
             rules: Rules::CURRENT,
             egress: GradingEgress::default(),
+            #[cfg(feature = "docker")]
             images: Default::default(),
         }
     }
@@ -318,16 +351,20 @@ impl Grader {
         mode: GradingNetwork,
         settings: &IndexSettings,
     ) -> Result<(), SandboxError> {
-        self.egress = match self.engines.docker_engine() {
-            Ok(engine) => GradingEgress::start(engine, mode, settings).await?,
-            Err(_) => GradingEgress::unapplied(
-                mode,
-                "no Docker grading: WASI sandboxes have no network, pods have the run's deny-all NetworkPolicy",
-            ),
-        };
+        #[cfg(feature = "docker")]
+        if let Ok(engine) = self.engines.docker_engine() {
+            self.egress = GradingEgress::start(engine, mode, settings).await?;
+            return Ok(());
+        }
+        let _ = settings;
+        self.egress = GradingEgress::unapplied(
+            mode,
+            "no Docker grading: WASI sandboxes have no network, pods have the run's deny-all NetworkPolicy",
+        );
         Ok(())
     }
 
+    #[cfg(feature = "docker")]
     pub fn engine(&self) -> Option<&DockerEngine> {
         self.engines.docker_engine().ok()
     }
@@ -361,16 +398,24 @@ impl Grader {
                     crate::sets::for_task(task).name()
                 )))
             }
-            (Ok(_), Backend::Docker) => match self.engines.docker_engine() {
-                Ok(engine) => images::resolve(engine, task, &self.images)
-                    .await
-                    .map(|r| (r.name, r.id)),
-                Err(e) => Err(e),
-            },
+            (Ok(_), Backend::Docker) => self.docker_environment(task).await,
             (Ok(_), Backend::K8s) => self.k8s_environment(task),
             (Ok(_), Backend::Wasi) => wasi_environment_id().map(|id| ("wasi".to_string(), id)),
         };
         Environment { sandbox, spec, env }
+    }
+
+    #[cfg(feature = "docker")]
+    async fn docker_environment(&self, task: &Task) -> Result<(String, String), SandboxError> {
+        let engine = self.engines.docker_engine()?;
+        images::resolve(engine, task, &self.images)
+            .await
+            .map(|r| (r.name, r.id))
+    }
+
+    #[cfg(not(feature = "docker"))]
+    async fn docker_environment(&self, _: &Task) -> Result<(String, String), SandboxError> {
+        Err(no_docker_feature())
     }
 
     #[cfg(feature = "k8s")]
@@ -402,11 +447,7 @@ impl Grader {
             (Ok((image, _)), _) => image,
         };
         let ws: Box<dyn Sandbox> = match env.sandbox {
-            Backend::Docker => {
-                let limits = crate::sets::limits_for(task, &self.limits);
-                let engine = self.engines.docker_engine()?;
-                Box::new(DockerSandbox::start(engine, image, &self.run_id, &limits).await?)
-            }
+            Backend::Docker => self.start_container(image, task).await?,
             Backend::K8s => self.start_pod(image, task).await?,
             Backend::Wasi => unreachable!("returned above"),
         };
@@ -417,6 +458,24 @@ impl Grader {
             return Err(SandboxError::Io(message));
         }
         Ok(ws)
+    }
+
+    #[cfg(feature = "docker")]
+    async fn start_container(
+        &self,
+        image: &str,
+        task: &Task,
+    ) -> Result<Box<dyn Sandbox>, SandboxError> {
+        let limits = crate::sets::limits_for(task, &self.limits);
+        let engine = self.engines.docker_engine()?;
+        Ok(Box::new(
+            DockerSandbox::start(engine, image, &self.run_id, &limits).await?,
+        ))
+    }
+
+    #[cfg(not(feature = "docker"))]
+    async fn start_container(&self, _: &str, _: &Task) -> Result<Box<dyn Sandbox>, SandboxError> {
+        Err(no_docker_feature())
     }
 
     #[cfg(feature = "k8s")]
@@ -479,26 +538,10 @@ impl Grader {
         spec: &Spec,
         patch: &str,
     ) -> EvalOutcome {
-        let engine_error = |e: SandboxError| EvalOutcome {
-            infra_error: Some((e.kind().into(), e.to_string())),
-            ..Default::default()
-        };
         match sandbox {
             Backend::Docker => {
-                let engine = match self.engines.docker_engine() {
-                    Ok(e) => e,
-                    Err(e) => return engine_error(e),
-                };
-                let dcfg = DockerEval {
-                    image: image.to_string(),
-                    image_id: image_id.to_string(),
-                    run_id: self.run_id.clone(),
-                    limits: self.limits.clone(),
-                    test_timeout: self.test_timeout,
-                    rules: self.rules,
-                    egress: self.egress.clone(),
-                };
-                docker_grading::evaluate(engine, &dcfg, task, spec, patch).await
+                self.evaluate_in_container(image, image_id, task, spec, patch)
+                    .await
             }
             Backend::K8s => {
                 self.evaluate_on_pod(image, image_id, task, spec, patch)
@@ -506,6 +549,43 @@ impl Grader {
             }
             Backend::Wasi => wasi_evaluate(task, spec, patch, self.test_timeout, self.rules).await,
         }
+    }
+
+    #[cfg(feature = "docker")]
+    async fn evaluate_in_container(
+        &self,
+        image: &str,
+        image_id: &str,
+        task: &Task,
+        spec: &Spec,
+        patch: &str,
+    ) -> EvalOutcome {
+        let engine = match self.engines.docker_engine() {
+            Ok(e) => e,
+            Err(e) => return infra_outcome(&e),
+        };
+        let dcfg = DockerEval {
+            image: image.to_string(),
+            image_id: image_id.to_string(),
+            run_id: self.run_id.clone(),
+            limits: self.limits.clone(),
+            test_timeout: self.test_timeout,
+            rules: self.rules,
+            egress: self.egress.clone(),
+        };
+        docker_grading::evaluate(engine, &dcfg, task, spec, patch).await
+    }
+
+    #[cfg(not(feature = "docker"))]
+    async fn evaluate_in_container(
+        &self,
+        _: &str,
+        _: &str,
+        _: &Task,
+        _: &Spec,
+        _: &str,
+    ) -> EvalOutcome {
+        infra_outcome(&no_docker_feature())
     }
 
     #[cfg(feature = "k8s")]
@@ -519,12 +599,7 @@ impl Grader {
     ) -> EvalOutcome {
         let engine = match self.engines.k8s_engine() {
             Ok(e) => e,
-            Err(e) => {
-                return EvalOutcome {
-                    infra_error: Some((e.kind().into(), e.to_string())),
-                    ..Default::default()
-                };
-            }
+            Err(e) => return infra_outcome(&e),
         };
         let kcfg = crate::grading::k8s::PodEval {
             image: image.to_string(),
@@ -539,11 +614,15 @@ impl Grader {
 
     #[cfg(not(feature = "k8s"))]
     async fn evaluate_on_pod(&self, _: &str, _: &str, _: &Task, _: &Spec, _: &str) -> EvalOutcome {
-        let e = no_k8s_feature();
-        EvalOutcome {
-            infra_error: Some((e.kind().into(), e.to_string())),
-            ..Default::default()
-        }
+        infra_outcome(&no_k8s_feature())
+    }
+}
+
+/// An evaluation that could not start: the infrastructure error is all there is.
+fn infra_outcome(e: &SandboxError) -> EvalOutcome {
+    EvalOutcome {
+        infra_error: Some((e.kind().into(), e.to_string())),
+        ..Default::default()
     }
 }
 

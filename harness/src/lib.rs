@@ -7,6 +7,7 @@ pub mod eval_script;
 pub mod events;
 pub mod grader;
 pub mod grading;
+#[cfg(feature = "docker")]
 pub mod images;
 pub mod parsers;
 pub mod patch;

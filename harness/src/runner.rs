@@ -20,8 +20,10 @@ use protege_results::Record;
 use protege_results::manifest::Manifest;
 use protege_results::reward::RewardConfig;
 use protege_results::store::RecordStore;
+use protege_sandboxes::ContainerLimits;
 use protege_sandboxes::SandboxError;
-use protege_sandboxes::docker::{ContainerLimits, DockerEngine};
+#[cfg(feature = "docker")]
+use protege_sandboxes::docker::DockerEngine;
 
 use crate::attempt::{self, Attempt, Graded};
 use crate::events::{EventSink, PolicyEvents, RunEvent};
@@ -30,6 +32,7 @@ use crate::grading::EvalOutcome;
 use crate::grading::network::{GradingNetwork, IndexSettings};
 use crate::grading::report::report_json;
 use crate::grading::rules::Rules;
+#[cfg(feature = "docker")]
 use crate::images::{self, pipeline::ImagePipeline, pipeline::PullSettings};
 use crate::specs::{self, Spec};
 use crate::stop::{StopSignal, StopSignals};
@@ -62,6 +65,7 @@ pub struct RunConfig {
     #[serde(skip)]
     pub engines: Option<Engines>,
     /// How images are pulled: look-ahead, caps, retries, the disk budget.
+    #[cfg(feature = "docker")]
     pub images: PullSettings,
 }
 
@@ -158,25 +162,29 @@ pub async fn run(
         .set_grading_network(cfg.grading_network, &cfg.index)
         .await?;
     manifest.grading_network = Some(grader.egress.info());
+    #[cfg(feature = "docker")]
     let docker_tasks: Vec<(usize, &Task)> = tasks
         .tasks
         .iter()
         .enumerate()
         .filter(|(_, t)| specs::for_task(t).is_ok() && cfg.sandbox.for_task(t) == Backend::Docker)
         .collect();
-    let pulls = Arc::new(ImagePipeline::new(cfg.images.clone(), Some(events.clone())));
-    pulls.plan(docker_tasks.iter().map(|(_, t)| *t));
-    grader.images = pulls.clone();
-    let ahead = match grader.engine() {
-        Some(engine) if cfg.images.lookahead > 0 && !docker_tasks.is_empty() => {
-            let (engine, pulls) = (engine.clone(), pulls.clone());
-            let todo: Vec<(usize, Task)> = docker_tasks
-                .iter()
-                .map(|(i, t)| (*i, (*t).clone()))
-                .collect();
-            Some((engine, pulls, todo))
+    #[cfg(feature = "docker")]
+    let ahead = {
+        let pulls = Arc::new(ImagePipeline::new(cfg.images.clone(), Some(events.clone())));
+        pulls.plan(docker_tasks.iter().map(|(_, t)| *t));
+        grader.images = pulls.clone();
+        match grader.engine() {
+            Some(engine) if cfg.images.lookahead > 0 && !docker_tasks.is_empty() => {
+                let (engine, pulls) = (engine.clone(), pulls.clone());
+                let todo: Vec<(usize, Task)> = docker_tasks
+                    .iter()
+                    .map(|(i, t)| (*i, (*t).clone()))
+                    .collect();
+                Some((engine, pulls, todo))
+            }
+            _ => None,
         }
-        _ => None,
     };
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
@@ -189,6 +197,7 @@ pub async fn run(
         events,
         taken: tokio::sync::watch::Sender::new(0),
     });
+    #[cfg(feature = "docker")]
     let ahead = ahead.map(|(engine, pulls, todo)| {
         tokio::spawn(look_ahead(
             engine,
@@ -198,16 +207,21 @@ pub async fn run(
             cfg.images.lookahead,
         ))
     });
+    // without Docker there is nothing to pull ahead
+    #[cfg(not(feature = "docker"))]
+    let ahead: Option<tokio::task::JoinHandle<()>> = None;
 
     let jobs = tasks.tasks.iter().cloned().map(|task| {
         let shared = shared.clone();
         async move {
             shared.taken.send_modify(|n| *n += 1);
+            #[cfg(feature = "docker")]
             shared.grader.images.started(&task.instance_id);
             shared.events.emit(&RunEvent::InstanceStarted {
                 instance_id: task.instance_id.clone(),
             });
             let result = one(&shared, &task).await;
+            #[cfg(feature = "docker")]
             shared.grader.images.finished(&task.instance_id);
             if let Ok((record, graded, _)) = &result {
                 finished_events(shared.events.as_ref(), record, *graded);
@@ -251,6 +265,7 @@ pub async fn run(
         .filter_map(|t| finished.remove(&t.instance_id))
         .collect();
     manifest.environments = shared.environments.lock().expect("lock").clone();
+    #[cfg(feature = "docker")]
     if shared.grader.engine().is_some() {
         manifest.images = Some(shared.grader.images.report());
     }
@@ -270,6 +285,7 @@ pub async fn run(
     Ok(outcome)
 }
 
+#[cfg(feature = "docker")]
 /// Pulls the images of the instances up to `k` beyond those taken up, in task order, while the
 /// workers grade; each instance's worker then finds its image present (or joins its pull).
 async fn look_ahead(

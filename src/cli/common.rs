@@ -5,7 +5,7 @@ use protege_datasets::{TaskSet, mini, remote, select};
 use protege_harness::grader::K8sOptions;
 use protege_harness::grading::network::{GradingNetwork, IndexSettings};
 use protege_harness::sets;
-use protege_sandboxes::docker::{ContainerLimits, Network};
+use protege_sandboxes::{ContainerLimits, Network};
 
 use super::DatasetArgs;
 

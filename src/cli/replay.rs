@@ -10,7 +10,7 @@ use protege_harness::grader::{Engines, Grader, SandboxKind};
 use protege_harness::stop::StopSignals;
 use protege_policies::agent;
 use protege_policies::trajectory::Trajectory;
-use protege_sandboxes::docker::ContainerLimits;
+use protege_sandboxes::ContainerLimits;
 
 use super::DatasetArgs;
 use super::common::{K8sArgs, load_dataset};

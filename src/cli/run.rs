@@ -83,6 +83,7 @@ pub struct CommonRunArgs {
     pub run_id: Option<String>,
     #[command(flatten)]
     pub out: OutArgs,
+    #[cfg(feature = "docker")]
     #[command(flatten)]
     pub images: super::images::PipelineArgs,
     /// Deadline of one test run, seconds.
@@ -313,6 +314,7 @@ pub(super) fn events_file(path: &std::path::Path) -> anyhow::Result<JsonLines> {
 
 /// Docker when an engine answers (with it); otherwise WASI where this build has it (saying so),
 /// else Docker, whose connection error then says how to start it.
+#[cfg(feature = "docker")]
 pub(super) async fn default_sandbox() -> (String, Option<Engines>) {
     match protege_sandboxes::docker::DockerEngine::connect().await {
         Ok(engine) => ("docker".into(), Some(Engines::docker(Ok(engine)))),
@@ -322,6 +324,12 @@ pub(super) async fn default_sandbox() -> (String, Option<Engines>) {
             ("wasi".into(), Some(Engines::none()))
         }
     }
+}
+
+/// Without Docker in the build: WASI.
+#[cfg(not(feature = "docker"))]
+pub(super) async fn default_sandbox() -> (String, Option<Engines>) {
+    ("wasi".into(), Some(Engines::none()))
 }
 
 /// A replayed predictions file is evaluated on the instances it predicts, as the official
@@ -393,6 +401,7 @@ async fn execute(
         index,
         k8s: c.k8s.options()?,
         engines,
+        #[cfg(feature = "docker")]
         images: c.images.settings()?,
     };
     let manifest = Manifest {

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use protege_datasets::{Task, mini};
-use protege_harness::grader::{Grader, SandboxKind};
+use protege_harness::grader::{Engines, Grader, SandboxKind};
 use protege_harness::serve::{self, ServeConfig, Server};
 use protege_results::metrics::percentile;
 use protege_sandboxes::docker::{ContainerLimits, DockerEngine};
@@ -136,7 +136,7 @@ fn main() {
     let engine = rt.block_on(DockerEngine::connect());
     let docker = engine.is_ok();
     let grader = Grader::new(
-        engine,
+        Engines::docker(engine),
         "bench-serve".into(),
         ContainerLimits::default(),
         Duration::from_secs(600),

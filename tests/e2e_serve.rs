@@ -357,6 +357,68 @@ fn three_concurrent_episodes_grade_like_protege_eval() {
     assert!(status.success());
 }
 
+/// The same three episodes on Kubernetes pods (the cluster `KUBECONFIG` names; skipped, saying
+/// so, without one): resolved, and no pod of the server left once they are submitted.
+#[test]
+fn three_concurrent_episodes_on_pods() {
+    if std::env::var_os("KUBECONFIG").is_none() {
+        eprintln!("SKIPPED: KUBECONFIG is not set; episodes on pods need a cluster");
+        return;
+    }
+    let policy = std::env::var("PROTEGE_K8S_PULL_POLICY").unwrap_or_else(|_| "IfNotPresent".into());
+    // its own run id: a server an earlier failed test killed left pods under its id
+    let run_id = &format!("e2e-serve-pods-{}", std::process::id());
+    let s = serve(
+        &[
+            "--sandbox",
+            "k8s",
+            "--image-pull-policy",
+            &policy,
+            "--max-sandboxes",
+            "3",
+            "--run-id",
+            run_id,
+        ],
+        None,
+    );
+    let subs: Vec<Value> = std::thread::scope(|scope| {
+        let handles: Vec<_> = TASKS
+            .iter()
+            .map(|id| {
+                let s = &s;
+                scope.spawn(move || scripted_episode(s, id, "k8s"))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for sub in &subs {
+        assert_eq!(sub["outcome"], "resolved", "{sub}");
+        assert_eq!(sub["reward"]["total"], 1.0);
+    }
+    let left = Command::new("kubectl")
+        .args([
+            "get",
+            "pods",
+            "-o",
+            "name",
+            "-l",
+            &format!("dev.protege/run={run_id}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        left.status.success(),
+        "{}",
+        String::from_utf8_lossy(&left.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "submitted episodes left pods: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    assert!(s.terminate().success());
+}
+
 /// Episodes, /grade and /rollouts on task sets graded by their own rules, served from one file
 /// holding a SWE-smith-shaped and two R2E-shaped minis: SWE-smith's missing-test rule and
 /// R2E-Gym's exact match each decide a verdict SWE-bench's rule would give differently, and

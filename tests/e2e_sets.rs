@@ -284,11 +284,11 @@ fn swe_smith_branch_start() {
     );
     let buggy = fs::read_to_string(mini_dir(SOURCE).join("repo/calcexpr/parser.py")).unwrap();
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        use protege_harness::grader::{Grader, SandboxKind};
+        use protege_harness::grader::{Engines, Grader, SandboxKind};
         use protege_sandboxes::ExecOptions;
         let engine = protege_sandboxes::docker::DockerEngine::connect().await;
         let grader = Grader::new(
-            engine,
+            Engines::docker(engine),
             "smith-branch-workspace".into(),
             Default::default(),
             std::time::Duration::from_secs(120),
@@ -321,11 +321,11 @@ fn swe_smith_branch_start() {
 /// The workspace a policy acts in starts at the bug, with no history that shows the fix, and
 /// the policy's diff is taken against that start.
 async fn check_smith_workspace(task: &protege_datasets::Task, buggy: &str) {
-    use protege_harness::grader::{Grader, SandboxKind};
+    use protege_harness::grader::{Engines, Grader, SandboxKind};
     use protege_sandboxes::ExecOptions;
     let engine = protege_sandboxes::docker::DockerEngine::connect().await;
     let grader = Grader::new(
-        engine,
+        Engines::docker(engine),
         "smith-workspace".into(),
         Default::default(),
         std::time::Duration::from_secs(120),

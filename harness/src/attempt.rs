@@ -58,7 +58,7 @@ pub async fn grade(
             .map(|p| sha256_hex(p.as_bytes()))
             .unwrap_or_default(),
         cache_key: attempt.cache_key,
-        sandbox: env.sandbox.into(),
+        sandbox: env.sandbox.name().into(),
         verdict,
         stats: Stats {
             wall_ms: attempt.started.elapsed().as_millis() as u64,

@@ -128,7 +128,7 @@ impl Episode {
     }
 
     pub fn sandbox(&self) -> &'static str {
-        self.env.sandbox
+        self.env.sandbox.name()
     }
 
     pub fn age(&self) -> Duration {

@@ -5,23 +5,55 @@ use std::time::Duration;
 
 use protege_datasets::Task;
 use protege_results::{InfraError, Outcome, Report, Verdict};
-use protege_sandboxes::docker::{ContainerLimits, DockerEngine, DockerSandbox};
-use protege_sandboxes::{Sandbox, SandboxError};
+#[cfg(feature = "docker")]
+use protege_sandboxes::docker::{DockerEngine, DockerSandbox};
+#[cfg(feature = "k8s")]
+use protege_sandboxes::k8s::{KubeEngine, PodSandbox, PodSettings, PullPolicy};
+use protege_sandboxes::{ContainerLimits, Sandbox, SandboxError};
 
 use crate::grading::EvalOutcome;
+#[cfg(feature = "docker")]
 use crate::grading::docker::{self as docker_grading, DockerEval};
 use crate::grading::network::{GradingEgress, GradingNetwork, IndexSettings};
 use crate::grading::rules::Rules;
 use crate::grading::verdict::{flaky_tests, from_outcome, parse_statuses, precheck};
+#[cfg(feature = "docker")]
 use crate::images;
 use crate::specs::{self, Spec, SpecError};
 
-/// Which sandbox grades the patches.
+/// The backend one task's sandboxes run on: chosen once per task (from [`SandboxKind`] and its
+/// spec), then matched wherever a sandbox is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    Docker,
+    Wasi,
+    K8s,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Docker => "docker",
+            Backend::Wasi => "wasi",
+            Backend::K8s => "k8s",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which sandbox grades the patches (`--sandbox`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SandboxKind {
     Docker,
     Wasi,
+    K8s,
     /// WASI for tasks whose spec allows it, Docker otherwise.
     Auto,
 }
@@ -31,36 +63,232 @@ impl SandboxKind {
         match s {
             "docker" => Ok(SandboxKind::Docker),
             "wasi" => Ok(SandboxKind::Wasi),
+            "k8s" => Ok(SandboxKind::K8s),
             "auto" => Ok(SandboxKind::Auto),
             _ => Err(format!(
-                "unknown sandbox `{s}`: expected docker, wasi or auto"
+                "unknown sandbox `{s}`: expected docker, k8s, wasi or auto"
             )),
         }
     }
 
-    pub fn for_spec(self, spec: &Spec) -> &'static str {
+    /// Every backend this choice may put a task on.
+    pub fn backends(self) -> Vec<Backend> {
         match self {
-            SandboxKind::Docker => "docker",
-            SandboxKind::Wasi => "wasi",
-            SandboxKind::Auto if spec.wasi_ok && cfg!(feature = "wasi") => "wasi",
-            SandboxKind::Auto => "docker",
+            SandboxKind::Docker => vec![Backend::Docker],
+            SandboxKind::Wasi => vec![Backend::Wasi],
+            SandboxKind::K8s => vec![Backend::K8s],
+            SandboxKind::Auto => vec![Backend::Docker, Backend::Wasi],
         }
     }
 
-    /// The sandbox a task would use (Docker when it has no spec: it fails there with the reason).
-    pub fn for_task(self, task: &Task) -> &'static str {
-        specs::for_task(task)
-            .map(|s| self.for_spec(&s))
-            .unwrap_or("docker")
+    pub fn for_spec(self, spec: &Spec) -> Backend {
+        match self {
+            SandboxKind::Docker => Backend::Docker,
+            SandboxKind::Wasi => Backend::Wasi,
+            SandboxKind::K8s => Backend::K8s,
+            SandboxKind::Auto if spec.wasi_ok && cfg!(feature = "wasi") => Backend::Wasi,
+            SandboxKind::Auto => Backend::Docker,
+        }
     }
+
+    /// The backend a task would use (for a task without a spec, the one it fails on with the
+    /// reason: WASI runs nothing without one).
+    pub fn for_task(self, task: &Task) -> Backend {
+        match specs::for_task(task) {
+            Ok(s) => self.for_spec(&s),
+            Err(_) if self == SandboxKind::K8s => Backend::K8s,
+            Err(_) => Backend::Docker,
+        }
+    }
+}
+
+/// How `--sandbox k8s` makes pods (`--k8s-namespace`, `--image-pull-policy`, `--pod-start-timeout`,
+/// `--cpus`); plain data, so that it exists in builds without the `k8s` feature too.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct K8sOptions {
+    /// `None`: the kubeconfig context's namespace.
+    pub namespace: Option<String>,
+    /// `Always`, `IfNotPresent` or `Never`.
+    pub pull_policy: String,
+    pub start_timeout: Duration,
+    pub cpus: Option<f64>,
+}
+
+impl Default for K8sOptions {
+    fn default() -> Self {
+        K8sOptions {
+            namespace: None,
+            pull_policy: "IfNotPresent".into(),
+            start_timeout: Duration::from_secs(300),
+            cpus: None,
+        }
+    }
+}
+
+/// The engines a process uses, each connected at most once (when some task needs it); the
+/// connection error is kept for the tasks that need the engine.
+#[derive(Clone)]
+pub struct Engines {
+    #[cfg(feature = "docker")]
+    docker: Result<DockerEngine, SandboxError>,
+    #[cfg(feature = "k8s")]
+    k8s: Result<KubeEngine, SandboxError>,
+}
+
+impl std::fmt::Debug for Engines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        #[cfg(any(feature = "docker", feature = "k8s"))]
+        let state = |ok: bool| if ok { "connected" } else { "not connected" };
+        let mut d = f.debug_struct("Engines");
+        #[cfg(feature = "docker")]
+        d.field("docker", &state(self.docker.is_ok()));
+        #[cfg(feature = "k8s")]
+        d.field("k8s", &state(self.k8s.is_ok()));
+        d.finish()
+    }
+}
+
+#[cfg(any(feature = "docker", feature = "k8s"))]
+fn not_connected(what: &str) -> SandboxError {
+    SandboxError::EngineUnavailable(format!("not connected: no task of this run needs {what}"))
+}
+
+impl Engines {
+    /// No engine at all (WASI only).
+    pub fn none() -> Engines {
+        Engines {
+            #[cfg(feature = "docker")]
+            docker: Err(not_connected("Docker")),
+            #[cfg(feature = "k8s")]
+            k8s: Err(not_connected("a Kubernetes cluster")),
+        }
+    }
+
+    /// Docker (or its connection error) and nothing else.
+    #[cfg(feature = "docker")]
+    pub fn docker(engine: Result<DockerEngine, SandboxError>) -> Engines {
+        Engines {
+            docker: engine,
+            ..Engines::none()
+        }
+    }
+
+    /// Connects to the engine of every backend in `backends`, once each.
+    pub async fn connect(backends: impl IntoIterator<Item = Backend>, k8s: &K8sOptions) -> Engines {
+        let wanted: std::collections::BTreeSet<Backend> = backends.into_iter().collect();
+        #[allow(unused_mut)] // nothing to connect in a build with neither engine
+        let mut engines = Engines::none();
+        #[cfg(feature = "docker")]
+        if wanted.contains(&Backend::Docker) {
+            engines.docker = DockerEngine::connect().await;
+        }
+        if wanted.contains(&Backend::K8s) {
+            engines = engines.with_k8s(k8s).await;
+        }
+        engines
+    }
+
+    #[cfg(feature = "k8s")]
+    async fn with_k8s(mut self, opts: &K8sOptions) -> Engines {
+        self.k8s = match pod_settings(opts) {
+            Ok(settings) => KubeEngine::connect(settings).await,
+            Err(e) => Err(e),
+        };
+        self
+    }
+
+    #[cfg(not(feature = "k8s"))]
+    async fn with_k8s(self, _: &K8sOptions) -> Engines {
+        self
+    }
+
+    #[cfg(feature = "docker")]
+    pub fn docker_engine(&self) -> Result<&DockerEngine, SandboxError> {
+        self.docker.as_ref().map_err(Clone::clone)
+    }
+
+    #[cfg(feature = "k8s")]
+    pub fn k8s_engine(&self) -> Result<&KubeEngine, SandboxError> {
+        self.k8s.as_ref().map_err(Clone::clone)
+    }
+
+    /// The first connection error of an engine `backends` need (a run stops on it).
+    pub fn check(&self, backends: impl IntoIterator<Item = Backend>) -> Result<(), SandboxError> {
+        for b in backends {
+            match b {
+                Backend::Docker => self.docker_check()?,
+                Backend::K8s => self.k8s_check()?,
+                Backend::Wasi => {}
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "docker")]
+    fn docker_check(&self) -> Result<(), SandboxError> {
+        self.docker_engine().map(drop)
+    }
+
+    #[cfg(not(feature = "docker"))]
+    fn docker_check(&self) -> Result<(), SandboxError> {
+        Err(no_docker_feature())
+    }
+
+    #[cfg(feature = "k8s")]
+    fn k8s_check(&self) -> Result<(), SandboxError> {
+        self.k8s_engine().map(drop)
+    }
+
+    #[cfg(not(feature = "k8s"))]
+    fn k8s_check(&self) -> Result<(), SandboxError> {
+        Err(no_k8s_feature())
+    }
+
+    /// Removes every sandbox of `run_id` on every connected engine.
+    pub async fn remove_all(&self, run_id: &str) {
+        let _ = run_id; // in a build with neither engine, there is nothing to remove
+        #[cfg(feature = "docker")]
+        if let Ok(engine) = &self.docker {
+            engine.remove_all(run_id).await;
+        }
+        #[cfg(feature = "k8s")]
+        if let Ok(engine) = &self.k8s {
+            engine.remove_all(run_id).await;
+        }
+    }
+}
+
+#[cfg(not(feature = "docker"))]
+fn no_docker_feature() -> SandboxError {
+    SandboxError::Unsupported(
+        "this protege was built without the `docker` feature; use --sandbox k8s or wasi".into(),
+    )
+}
+
+#[cfg(not(feature = "k8s"))]
+fn no_k8s_feature() -> SandboxError {
+    SandboxError::Unsupported(
+        "this protege was built without the `k8s` feature; use --sandbox docker".into(),
+    )
+}
+
+#[cfg(feature = "k8s")]
+fn pod_settings(opts: &K8sOptions) -> Result<PodSettings, SandboxError> {
+    Ok(PodSettings {
+        namespace: opts.namespace.clone(),
+        pull_policy: PullPolicy::parse(&opts.pull_policy)
+            .map_err(|e| SandboxError::Unsupported(format!("--image-pull-policy: {e}")))?,
+        start_timeout: opts.start_timeout,
+        ..Default::default()
+    })
 }
 
 /// A task's spec and the environment its tests run in, known before any work.
 pub struct Environment {
-    /// `docker` or `wasi`.
-    pub sandbox: &'static str,
+    pub sandbox: Backend,
     pub spec: Result<Spec, SpecError>,
-    /// (image name, image id) for Docker; ("wasi", module and wheels id) for WASI.
+    /// (image name, image id) for Docker; (image name, `k8s:` + name) for Kubernetes, whose
+    /// nodes hold the image; ("wasi", module and wheels id) for WASI.
     pub env: Result<(String, String), SandboxError>,
 }
 
@@ -72,9 +300,7 @@ impl Environment {
 }
 
 pub struct Grader {
-    engine: Option<DockerEngine>,
-    /// Why there is no engine, for the errors of tasks that need one.
-    engine_error: String,
+    engines: Engines,
     /// Labels every container this grader starts, so that all of them can be removed at once.
     pub run_id: String,
     pub limits: ContainerLimits,
@@ -87,32 +313,32 @@ pub struct Grader {
     /// What grading containers reach (`--grading-network`); set after [`Grader::new`], which
     /// starts with none. Workspaces keep `limits.network`.
     pub egress: GradingEgress,
+    /// How pods are made (`--cpus` is read from here); set after [`Grader::new`].
+    pub k8s: K8sOptions,
     /// Every pull goes through it; the runner sets its own (look-ahead, caps, disk budget)
     /// after [`Grader::new`], which starts with the defaults.
+    #[cfg(feature = "docker")]
     pub images: std::sync::Arc<images::pipeline::ImagePipeline>,
 }
 
 impl Grader {
     pub fn new(
-        engine: Result<DockerEngine, SandboxError>,
+        engines: Engines,
         run_id: String,
         limits: ContainerLimits,
         test_timeout: Duration,
         reruns: usize,
     ) -> Grader {
-        let (engine, engine_error) = match engine {
-            Ok(e) => (Some(e), String::new()),
-            Err(e) => (None, e.to_string()),
-        };
         Grader {
-            engine,
-            engine_error,
+            engines,
+            k8s: K8sOptions::default(),
             run_id,
             limits,
             test_timeout,
             reruns,
             rules: Rules::CURRENT,
             egress: GradingEgress::default(),
+            #[cfg(feature = "docker")]
             images: Default::default(),
         }
     }
@@ -125,56 +351,88 @@ impl Grader {
         mode: GradingNetwork,
         settings: &IndexSettings,
     ) -> Result<(), SandboxError> {
-        self.egress = match &self.engine {
-            Some(engine) => GradingEgress::start(engine, mode, settings).await?,
-            None => {
-                GradingEgress::unapplied(mode, "no Docker grading: WASI sandboxes have no network")
-            }
-        };
+        #[cfg(feature = "docker")]
+        if let Ok(engine) = self.engines.docker_engine() {
+            self.egress = GradingEgress::start(engine, mode, settings).await?;
+            return Ok(());
+        }
+        let _ = settings;
+        self.egress = GradingEgress::unapplied(
+            mode,
+            "no Docker grading: WASI sandboxes have no network, pods have the run's deny-all NetworkPolicy",
+        );
         Ok(())
     }
 
+    #[cfg(feature = "docker")]
     pub fn engine(&self) -> Option<&DockerEngine> {
-        self.engine.as_ref()
+        self.engines.docker_engine().ok()
     }
 
-    fn no_engine(&self) -> SandboxError {
-        SandboxError::EngineUnavailable(if self.engine_error.is_empty() {
-            "no Docker engine".into()
-        } else {
-            self.engine_error.clone()
-        })
+    pub fn engines(&self) -> &Engines {
+        &self.engines
     }
 
-    /// Removes every container this grader started that is still there.
+    /// Removes every container and pod this grader started that is still there.
     pub async fn remove_all(&self) {
-        if let Some(engine) = &self.engine {
-            engine.remove_all(&self.run_id).await;
-        }
+        self.engines.remove_all(&self.run_id).await;
     }
 
     pub async fn environment(&self, task: &Task, kind: SandboxKind) -> Environment {
         let spec = specs::for_task(task);
-        let sandbox = spec.as_ref().map(|s| kind.for_spec(s)).unwrap_or("docker");
-        let needs_setup = crate::sets::for_task(task).setup(task).is_some();
-        let env = match (&spec, sandbox, &self.engine) {
-            (Err(_), _, _) => Ok((String::new(), String::new())),
+        let sandbox = kind.for_task(task);
+        let needs_setup = crate::sets::for_task(task).setup(task);
+        let env = match (&spec, sandbox) {
+            (Err(_), _) => Ok((String::new(), String::new())),
             // a set's start state is made by commands in a container (SWE-smith's bug patch)
-            (Ok(_), "wasi", _) if needs_setup => Err(SandboxError::Unsupported(format!(
-                "{} tasks are set up in Docker (their start state is made in the container); use --sandbox docker",
-                crate::sets::for_task(task).name()
-            ))),
-            (Ok(_), "docker", Some(engine)) => images::resolve(engine, task, &self.images)
-                .await
-                .map(|r| (r.name, r.id)),
-            (Ok(_), "wasi", _) => wasi_environment_id().map(|id| ("wasi".to_string(), id)),
-            _ => Err(self.no_engine()),
+            (Ok(_), Backend::Wasi) if needs_setup.is_some() => {
+                Err(SandboxError::Unsupported(format!(
+                    "{} tasks are set up in Docker (their start state is made in the container); use --sandbox docker",
+                    crate::sets::for_task(task).name()
+                )))
+            }
+            // pods have the run's deny-all NetworkPolicy from the start
+            (Ok(_), Backend::K8s) if needs_setup.is_some_and(|s| s.network) => {
+                Err(SandboxError::Unsupported(format!(
+                    "{} set-ups need the network, which pods of a run never get; use --sandbox docker",
+                    crate::sets::for_task(task).name()
+                )))
+            }
+            (Ok(_), Backend::Docker) => self.docker_environment(task).await,
+            (Ok(_), Backend::K8s) => self.k8s_environment(task),
+            (Ok(_), Backend::Wasi) => wasi_environment_id().map(|id| ("wasi".to_string(), id)),
         };
         Environment { sandbox, spec, env }
     }
 
-    /// A fresh workspace for a policy that acts in one: a container from the instance image, or
-    /// a WASI working copy of a built-in task.
+    #[cfg(feature = "docker")]
+    async fn docker_environment(&self, task: &Task) -> Result<(String, String), SandboxError> {
+        let engine = self.engines.docker_engine()?;
+        images::resolve(engine, task, &self.images)
+            .await
+            .map(|r| (r.name, r.id))
+    }
+
+    #[cfg(not(feature = "docker"))]
+    async fn docker_environment(&self, _: &Task) -> Result<(String, String), SandboxError> {
+        Err(no_docker_feature())
+    }
+
+    #[cfg(feature = "k8s")]
+    fn k8s_environment(&self, task: &Task) -> Result<(String, String), SandboxError> {
+        self.engines.k8s_engine()?;
+        let image = crate::grading::k8s::image_for(task)?;
+        let id = format!("k8s:{image}");
+        Ok((image, id))
+    }
+
+    #[cfg(not(feature = "k8s"))]
+    fn k8s_environment(&self, _: &Task) -> Result<(String, String), SandboxError> {
+        Err(no_k8s_feature())
+    }
+
+    /// A fresh workspace for a policy that acts in one: a container or pod from the instance
+    /// image, or a WASI working copy of a built-in task.
     pub async fn open_workspace(
         &self,
         task: &Task,
@@ -183,22 +441,55 @@ impl Grader {
         if let Err(e) = &env.spec {
             return Err(SandboxError::Unsupported(e.to_string()));
         }
-        match (env.sandbox, &env.env, &self.engine) {
-            (_, Err(e), _) => Err(e.clone()),
-            ("docker", Ok((image, _)), Some(engine)) => {
-                let limits = crate::sets::limits_for(task, &self.limits);
-                let ws = DockerSandbox::start(engine, image, &self.run_id, &limits).await?;
-                // the task set's start state (SWE-smith: its bug applied), then what only a
-                // workspace gets (R2E-Gym: its hidden tests moved away)
-                if let Err((_, message)) = crate::sets::run_setup(&ws, task, true).await {
-                    let _ = ws.close().await;
-                    return Err(SandboxError::Io(message));
-                }
-                Ok(Box::new(ws))
-            }
-            ("wasi", _, _) => wasi_workspace(task).await,
-            _ => Err(self.no_engine()),
+        let image = match (&env.env, env.sandbox) {
+            (Err(e), _) => return Err(e.clone()),
+            (_, Backend::Wasi) => return wasi_workspace(task).await,
+            (Ok((image, _)), _) => image,
+        };
+        let ws: Box<dyn Sandbox> = match env.sandbox {
+            Backend::Docker => self.start_container(image, task).await?,
+            Backend::K8s => self.start_pod(image, task).await?,
+            Backend::Wasi => unreachable!("returned above"),
+        };
+        // the task set's start state (SWE-smith: its bug applied), then what only a workspace
+        // gets (R2E-Gym: its hidden tests moved away)
+        if let Err((_, message)) = crate::sets::run_setup(ws.as_ref(), task, true).await {
+            let _ = ws.close().await;
+            return Err(SandboxError::Io(message));
         }
+        Ok(ws)
+    }
+
+    #[cfg(feature = "docker")]
+    async fn start_container(
+        &self,
+        image: &str,
+        task: &Task,
+    ) -> Result<Box<dyn Sandbox>, SandboxError> {
+        let limits = crate::sets::limits_for(task, &self.limits);
+        let engine = self.engines.docker_engine()?;
+        Ok(Box::new(
+            DockerSandbox::start(engine, image, &self.run_id, &limits).await?,
+        ))
+    }
+
+    #[cfg(not(feature = "docker"))]
+    async fn start_container(&self, _: &str, _: &Task) -> Result<Box<dyn Sandbox>, SandboxError> {
+        Err(no_docker_feature())
+    }
+
+    #[cfg(feature = "k8s")]
+    async fn start_pod(&self, image: &str, task: &Task) -> Result<Box<dyn Sandbox>, SandboxError> {
+        let engine = self.engines.k8s_engine()?;
+        let resources = crate::grading::k8s::resources(&self.limits, &self.k8s);
+        Ok(Box::new(
+            PodSandbox::start(engine, image, &self.run_id, &task.instance_id, &resources).await?,
+        ))
+    }
+
+    #[cfg(not(feature = "k8s"))]
+    async fn start_pod(&self, _: &str, _: &Task) -> Result<Box<dyn Sandbox>, SandboxError> {
+        Err(no_k8s_feature())
     }
 
     /// Grades `patch` in a fresh sandbox: pre-check, apply, tests, the official rules, and (with
@@ -240,32 +531,98 @@ impl Grader {
 
     async fn evaluate(
         &self,
-        sandbox: &str,
+        sandbox: Backend,
         image: &str,
         image_id: &str,
         task: &Task,
         spec: &Spec,
         patch: &str,
     ) -> EvalOutcome {
-        match (sandbox, &self.engine) {
-            ("docker", Some(engine)) => {
-                let dcfg = DockerEval {
-                    image: image.to_string(),
-                    image_id: image_id.to_string(),
-                    run_id: self.run_id.clone(),
-                    limits: self.limits.clone(),
-                    test_timeout: self.test_timeout,
-                    rules: self.rules,
-                    egress: self.egress.clone(),
-                };
-                docker_grading::evaluate(engine, &dcfg, task, spec, patch).await
+        match sandbox {
+            Backend::Docker => {
+                self.evaluate_in_container(image, image_id, task, spec, patch)
+                    .await
             }
-            ("wasi", _) => wasi_evaluate(task, spec, patch, self.test_timeout, self.rules).await,
-            _ => EvalOutcome {
-                infra_error: Some(("engine_unavailable".into(), self.no_engine().to_string())),
-                ..Default::default()
-            },
+            Backend::K8s => {
+                self.evaluate_on_pod(image, image_id, task, spec, patch)
+                    .await
+            }
+            Backend::Wasi => wasi_evaluate(task, spec, patch, self.test_timeout, self.rules).await,
         }
+    }
+
+    #[cfg(feature = "docker")]
+    async fn evaluate_in_container(
+        &self,
+        image: &str,
+        image_id: &str,
+        task: &Task,
+        spec: &Spec,
+        patch: &str,
+    ) -> EvalOutcome {
+        let engine = match self.engines.docker_engine() {
+            Ok(e) => e,
+            Err(e) => return infra_outcome(&e),
+        };
+        let dcfg = DockerEval {
+            image: image.to_string(),
+            image_id: image_id.to_string(),
+            run_id: self.run_id.clone(),
+            limits: self.limits.clone(),
+            test_timeout: self.test_timeout,
+            rules: self.rules,
+            egress: self.egress.clone(),
+        };
+        docker_grading::evaluate(engine, &dcfg, task, spec, patch).await
+    }
+
+    #[cfg(not(feature = "docker"))]
+    async fn evaluate_in_container(
+        &self,
+        _: &str,
+        _: &str,
+        _: &Task,
+        _: &Spec,
+        _: &str,
+    ) -> EvalOutcome {
+        infra_outcome(&no_docker_feature())
+    }
+
+    #[cfg(feature = "k8s")]
+    async fn evaluate_on_pod(
+        &self,
+        image: &str,
+        image_id: &str,
+        task: &Task,
+        spec: &Spec,
+        patch: &str,
+    ) -> EvalOutcome {
+        let engine = match self.engines.k8s_engine() {
+            Ok(e) => e,
+            Err(e) => return infra_outcome(&e),
+        };
+        let kcfg = crate::grading::k8s::PodEval {
+            image: image.to_string(),
+            image_id: image_id.to_string(),
+            run_id: self.run_id.clone(),
+            resources: crate::grading::k8s::resources(&self.limits, &self.k8s),
+            test_timeout: self.test_timeout,
+            rules: self.rules,
+        };
+        crate::grading::k8s::evaluate(engine, &kcfg, task, spec, patch).await
+    }
+
+    #[cfg(not(feature = "k8s"))]
+    async fn evaluate_on_pod(&self, _: &str, _: &str, _: &Task, _: &Spec, _: &str) -> EvalOutcome {
+        infra_outcome(&no_k8s_feature())
+    }
+}
+
+/// An evaluation that could not start: the infrastructure error is all there is.
+fn infra_outcome(e: &SandboxError) -> EvalOutcome {
+    EvalOutcome {
+        infra_error: Some((e.kind().into(), e.to_string())),
+        ..Default::default()
     }
 }
 

@@ -7,6 +7,7 @@ pub mod eval_script;
 pub mod events;
 pub mod grader;
 pub mod grading;
+#[cfg(feature = "docker")]
 pub mod images;
 pub mod parsers;
 /// Unified diffs (the leaf crate `protege-patch`), under the path the harness always used.

@@ -20,16 +20,19 @@ use protege_results::Record;
 use protege_results::manifest::Manifest;
 use protege_results::reward::RewardConfig;
 use protege_results::store::RecordStore;
+use protege_sandboxes::ContainerLimits;
 use protege_sandboxes::SandboxError;
-use protege_sandboxes::docker::{ContainerLimits, DockerEngine};
+#[cfg(feature = "docker")]
+use protege_sandboxes::docker::DockerEngine;
 
 use crate::attempt::{self, Attempt, Graded};
 use crate::events::{EventSink, PolicyEvents, RunEvent};
-use crate::grader::{Environment, Grader};
+use crate::grader::{Backend, Engines, Environment, Grader, K8sOptions};
 use crate::grading::EvalOutcome;
 use crate::grading::network::{GradingNetwork, IndexSettings};
 use crate::grading::report::report_json;
 use crate::grading::rules::Rules;
+#[cfg(feature = "docker")]
 use crate::images::{self, pipeline::ImagePipeline, pipeline::PullSettings};
 use crate::specs::{self, Spec};
 use crate::stop::{StopSignal, StopSignals};
@@ -55,7 +58,14 @@ pub struct RunConfig {
     /// What grading sandboxes reach (`--grading-network`, `--index-host`, `--index-url`).
     pub grading_network: GradingNetwork,
     pub index: IndexSettings,
+    /// How `--sandbox k8s` makes pods.
+    pub k8s: K8sOptions,
+    /// Engines the caller already connected to (choosing the default sandbox); `None`: the
+    /// runner connects to those the run's tasks need.
+    #[serde(skip)]
+    pub engines: Option<Engines>,
     /// How images are pulled: look-ahead, caps, retries, the disk budget.
+    #[cfg(feature = "docker")]
     pub images: PullSettings,
 }
 
@@ -119,20 +129,21 @@ pub async fn run(
         warnings: loaded.warnings.clone(),
         ..Default::default()
     };
-    let needs_docker = tasks.tasks.iter().any(|t| {
-        specs::for_task(t)
-            .map(|s| cfg.sandbox.for_spec(&s) == "docker")
-            .unwrap_or(false)
-    });
-    let engine = if needs_docker {
-        Ok(DockerEngine::connect().await?)
-    } else {
-        Err(SandboxError::EngineUnavailable(
-            "not connected: no task of this run needs Docker".into(),
-        ))
+    // each engine a task of the run needs, connected once; a run needing one that does not
+    // answer stops here with its one clear error
+    let backends: std::collections::BTreeSet<Backend> = tasks
+        .tasks
+        .iter()
+        .filter(|t| specs::for_task(t).is_ok())
+        .map(|t| cfg.sandbox.for_task(t))
+        .collect();
+    let engines = match &cfg.engines {
+        Some(e) => e.clone(),
+        None => Engines::connect(backends.iter().copied(), &cfg.k8s).await,
     };
+    engines.check(backends.iter().copied())?;
     let mut grader = Grader::new(
-        engine,
+        engines,
         cfg.run_id.clone(),
         cfg.limits.clone(),
         cfg.test_timeout,
@@ -146,29 +157,34 @@ pub async fn run(
         workers: cfg.workers.max(1),
     });
     grader.rules = cfg.rules;
+    grader.k8s = cfg.k8s.clone();
     grader
         .set_grading_network(cfg.grading_network, &cfg.index)
         .await?;
     manifest.grading_network = Some(grader.egress.info());
+    #[cfg(feature = "docker")]
     let docker_tasks: Vec<(usize, &Task)> = tasks
         .tasks
         .iter()
         .enumerate()
-        .filter(|(_, t)| specs::for_task(t).is_ok() && cfg.sandbox.for_task(t) == "docker")
+        .filter(|(_, t)| specs::for_task(t).is_ok() && cfg.sandbox.for_task(t) == Backend::Docker)
         .collect();
-    let pulls = Arc::new(ImagePipeline::new(cfg.images.clone(), Some(events.clone())));
-    pulls.plan(docker_tasks.iter().map(|(_, t)| *t));
-    grader.images = pulls.clone();
-    let ahead = match grader.engine() {
-        Some(engine) if cfg.images.lookahead > 0 && !docker_tasks.is_empty() => {
-            let (engine, pulls) = (engine.clone(), pulls.clone());
-            let todo: Vec<(usize, Task)> = docker_tasks
-                .iter()
-                .map(|(i, t)| (*i, (*t).clone()))
-                .collect();
-            Some((engine, pulls, todo))
+    #[cfg(feature = "docker")]
+    let ahead = {
+        let pulls = Arc::new(ImagePipeline::new(cfg.images.clone(), Some(events.clone())));
+        pulls.plan(docker_tasks.iter().map(|(_, t)| *t));
+        grader.images = pulls.clone();
+        match grader.engine() {
+            Some(engine) if cfg.images.lookahead > 0 && !docker_tasks.is_empty() => {
+                let (engine, pulls) = (engine.clone(), pulls.clone());
+                let todo: Vec<(usize, Task)> = docker_tasks
+                    .iter()
+                    .map(|(i, t)| (*i, (*t).clone()))
+                    .collect();
+                Some((engine, pulls, todo))
+            }
+            _ => None,
         }
-        _ => None,
     };
     let shared = Arc::new(Shared {
         cfg: cfg.clone(),
@@ -181,6 +197,7 @@ pub async fn run(
         events,
         taken: tokio::sync::watch::Sender::new(0),
     });
+    #[cfg(feature = "docker")]
     let ahead = ahead.map(|(engine, pulls, todo)| {
         tokio::spawn(look_ahead(
             engine,
@@ -190,16 +207,21 @@ pub async fn run(
             cfg.images.lookahead,
         ))
     });
+    // without Docker there is nothing to pull ahead
+    #[cfg(not(feature = "docker"))]
+    let ahead: Option<tokio::task::JoinHandle<()>> = None;
 
     let jobs = tasks.tasks.iter().cloned().map(|task| {
         let shared = shared.clone();
         async move {
             shared.taken.send_modify(|n| *n += 1);
+            #[cfg(feature = "docker")]
             shared.grader.images.started(&task.instance_id);
             shared.events.emit(&RunEvent::InstanceStarted {
                 instance_id: task.instance_id.clone(),
             });
             let result = one(&shared, &task).await;
+            #[cfg(feature = "docker")]
             shared.grader.images.finished(&task.instance_id);
             if let Ok((record, graded, _)) = &result {
                 finished_events(shared.events.as_ref(), record, *graded);
@@ -243,6 +265,7 @@ pub async fn run(
         .filter_map(|t| finished.remove(&t.instance_id))
         .collect();
     manifest.environments = shared.environments.lock().expect("lock").clone();
+    #[cfg(feature = "docker")]
     if shared.grader.engine().is_some() {
         manifest.images = Some(shared.grader.images.report());
     }
@@ -262,6 +285,7 @@ pub async fn run(
     Ok(outcome)
 }
 
+#[cfg(feature = "docker")]
 /// Pulls the images of the instances up to `k` beyond those taken up, in task order, while the
 /// workers grade; each instance's worker then finds its image present (or joins its pull).
 async fn look_ahead(
@@ -400,7 +424,7 @@ fn key_of(task: &Task, patch: Option<&str>, env: &Environment, grader: &Grader) 
         task,
         patch,
         env.spec.as_ref().ok(),
-        env.sandbox,
+        env.sandbox.name(),
         env.id(),
         grader.rules,
         grader.egress.mode.name(),

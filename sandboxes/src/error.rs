@@ -8,6 +8,10 @@ pub enum SandboxError {
         "image `{0}` not found locally and could not be pulled; build it with `protege images build`"
     )]
     ImageMissing(String),
+    /// The cluster cannot get a pod's image (`ErrImagePull`, `ImagePullBackOff`, …); the
+    /// message names the image and the pod's own reason.
+    #[error("image pull failed: {0}")]
+    ImagePull(String),
     #[error("sandbox died: {0}")]
     Died(String),
     #[error("out of memory: {0}")]
@@ -29,6 +33,7 @@ impl SandboxError {
         match self {
             SandboxError::EngineUnavailable(_) => "engine_unavailable",
             SandboxError::ImageMissing(_) => "image_missing",
+            SandboxError::ImagePull(_) => "image_pull",
             SandboxError::Died(_) => "sandbox_died",
             SandboxError::OutOfMemory(_) => "oom",
             SandboxError::Crash(_) => "sandbox_crash",

@@ -48,6 +48,24 @@ impl ExecOutput {
     }
 }
 
+/// Whether the memory cgroup of the sandbox (v2 `memory.events`, v1 `memory.oom_control`)
+/// counts an OOM kill: a test process killed at the limit while the sandbox itself lives on.
+pub async fn oom_probe(sandbox: &dyn crate::Sandbox) -> bool {
+    let probe =
+        "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null";
+    match sandbox
+        .exec(probe, &ExecOptions::with_timeout(Duration::from_secs(10)))
+        .await
+    {
+        Ok(out) => out.output.lines().any(|l| {
+            l.strip_prefix("oom_kill ")
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .is_some_and(|n| n > 0)
+        }),
+        Err(_) => false,
+    }
+}
+
 /// The marker appended where output was cut at its size limit.
 pub const TRUNCATION_MARKER: &str = "\n[protege: output truncated at the size limit]\n";
 

@@ -1,17 +1,22 @@
 //! Sandboxes: where patches are applied and tests run. A `Sandbox` is one isolated working copy
-//! of a repository at `/testbed`; backends are Docker containers (`docker`) and CPython under
-//! wasmtime (`wasi`).
+//! of a repository at `/testbed`; backends are Docker containers (`docker`), Kubernetes pods (`k8s`)
+//! and CPython under wasmtime (`wasi`).
 
 #[cfg(feature = "docker")]
 pub mod docker;
 pub mod egress;
 pub mod error;
 pub mod exec;
+#[cfg(feature = "k8s")]
+pub mod k8s;
+pub mod limits;
+pub mod names;
 #[cfg(feature = "wasi")]
 pub mod wasi;
 
 pub use error::SandboxError;
 pub use exec::{ExecOptions, ExecOutput};
+pub use limits::{ContainerLimits, Network};
 
 use async_trait::async_trait;
 
@@ -43,6 +48,19 @@ pub trait Sandbox: Send + Sync {
             "{}: diff is not supported",
             self.describe()
         )))
+    }
+    /// Cuts a sandbox started with the network off it (a task set's set-up needed it; nothing
+    /// after it gets it).
+    async fn disconnect_network(&self) -> Result<(), SandboxError> {
+        Err(SandboxError::Unsupported(format!(
+            "{}: cannot take the network away from a running sandbox",
+            self.describe()
+        )))
+    }
+    /// Whether a process in the sandbox was killed at its memory limit (so a test log is
+    /// incomplete for a reason outside the tests).
+    async fn oom_killed(&self) -> bool {
+        false
     }
     /// A short name for logs (`docker:<container>`, `wasi:<dir>`).
     fn describe(&self) -> String;

@@ -2,9 +2,10 @@
 
 use anyhow::Context;
 use protege_datasets::{TaskSet, mini, remote, select};
+use protege_harness::grader::K8sOptions;
 use protege_harness::grading::network::{GradingNetwork, IndexSettings};
 use protege_harness::sets;
-use protege_sandboxes::docker::{ContainerLimits, Network};
+use protege_sandboxes::{ContainerLimits, Network};
 
 use super::DatasetArgs;
 
@@ -106,5 +107,53 @@ impl GradingNetworkArgs {
         // a bad host or URL is reported before any work starts
         settings.allow_list().map_err(anyhow::Error::msg)?;
         Ok((mode, settings))
+    }
+}
+
+/// How `--sandbox k8s` makes its pods.
+#[derive(clap::Args, Clone, Debug)]
+pub struct K8sArgs {
+    /// Namespace of the pods (default: the kubeconfig context's, or the pod's own in-cluster).
+    #[arg(long, value_name = "NAME")]
+    pub k8s_namespace: Option<String>,
+    /// imagePullPolicy of sandbox pods: Always, IfNotPresent, or Never (images imported onto
+    /// the nodes beforehand, e.g. `docker save IMAGE | ctr -n k8s.io images import -`).
+    #[arg(long, default_value = "IfNotPresent", value_name = "POLICY")]
+    pub image_pull_policy: String,
+    /// Seconds a pod may take to become Ready (pull included) before it is an infrastructure
+    /// error carrying the pod's last reason.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub pod_start_timeout: u64,
+    /// CPU request and limit of each pod (none by default: the namespace's defaults apply).
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<f64>,
+}
+
+impl K8sArgs {
+    /// The options (the pull policy is checked when the cluster is connected to, before any
+    /// work).
+    pub fn options(&self) -> anyhow::Result<K8sOptions> {
+        if let Some(c) = self.cpus
+            && !(c > 0.0 && c.is_finite())
+        {
+            anyhow::bail!("--cpus {c}: expected a positive number");
+        }
+        Ok(K8sOptions {
+            namespace: self.k8s_namespace.clone(),
+            pull_policy: self.image_pull_policy.clone(),
+            start_timeout: std::time::Duration::from_secs(self.pod_start_timeout),
+            cpus: self.cpus,
+        })
+    }
+
+    /// What the manifest records of these settings (and what the run's isolation rests on).
+    pub fn manifest_note(&self) -> serde_json::Value {
+        serde_json::json!({
+            "namespace": self.k8s_namespace,
+            "image_pull_policy": self.image_pull_policy,
+            "pod_start_timeout_s": self.pod_start_timeout,
+            "cpus": self.cpus,
+            "network": "a deny-all NetworkPolicy selects the run's pods; it isolates them only where the cluster's CNI enforces NetworkPolicies",
+        })
     }
 }

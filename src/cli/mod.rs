@@ -5,6 +5,7 @@ mod compare;
 mod datasets;
 pub mod exit;
 mod export;
+#[cfg(feature = "docker")]
 mod images;
 mod lm;
 mod regrade;
@@ -52,6 +53,7 @@ enum Command {
     #[command(subcommand)]
     Lm(lm::LmCommand),
     /// Build, pull and list evaluation images.
+    #[cfg(feature = "docker")]
     #[command(subcommand)]
     Images(images::ImagesCommand),
     /// Fetch, verify and list task sets.
@@ -102,6 +104,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Export(c)) => export::export(c),
         Some(Command::Serve(a)) => serve::serve(a).await,
         Some(Command::Lm(c)) => lm::lm(c).await,
+        #[cfg(feature = "docker")]
         Some(Command::Images(c)) => images::images(c).await,
         Some(Command::Datasets(c)) => datasets::datasets(c),
     }

@@ -6,15 +6,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use protege_harness::grader::{Grader, SandboxKind};
+use protege_harness::grader::{Engines, Grader, SandboxKind};
 use protege_harness::stop::StopSignals;
 use protege_policies::agent;
 use protege_policies::trajectory::Trajectory;
-use protege_sandboxes::SandboxError;
-use protege_sandboxes::docker::{ContainerLimits, DockerEngine};
+use protege_sandboxes::ContainerLimits;
 
 use super::DatasetArgs;
-use super::common::load_dataset;
+use super::common::{K8sArgs, load_dataset};
 use super::exit::Exit;
 use super::run::load_config;
 
@@ -30,9 +29,11 @@ pub struct ReplayArgs {
     /// Print the reproduced patch on stdout.
     #[arg(long)]
     pub print: bool,
-    /// The workspace to replay in: docker, or wasi (built-in tasks).
+    /// The workspace to replay in: docker, k8s, or wasi (built-in tasks).
     #[arg(long, default_value = "docker")]
     pub sandbox: String,
+    #[command(flatten)]
+    pub k8s: K8sArgs,
 }
 
 pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
@@ -63,24 +64,23 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(args.config.as_deref())?.agent;
     // The workspace the run's agent had, opened the way the runner opens it; its own label, so
     // that a stop signal removes exactly this replay's container.
-    let kind = match args.sandbox.as_str() {
-        "docker" => SandboxKind::Docker,
-        "wasi" => SandboxKind::Wasi,
-        other => bail!("--sandbox {other}: expected docker or wasi"),
+    let kind = match SandboxKind::parse(&args.sandbox) {
+        Ok(SandboxKind::Auto) | Err(_) => {
+            bail!("--sandbox {}: expected docker, k8s or wasi", args.sandbox)
+        }
+        Ok(kind) => kind,
     };
-    let engine = match kind {
-        SandboxKind::Docker => DockerEngine::connect().await,
-        _ => Err(SandboxError::EngineUnavailable(
-            "not connected: --sandbox wasi".into(),
-        )),
-    };
-    let grader = Grader::new(
-        engine,
+    let k8s = args.k8s.options()?;
+    let engines = Engines::connect(kind.backends(), &k8s).await;
+    engines.check(kind.backends())?;
+    let mut grader = Grader::new(
+        engines,
         format!("replay-{}", std::process::id()),
         ContainerLimits::default(),
         std::time::Duration::from_secs(cfg.command_timeout_s),
         0,
     );
+    grader.k8s = k8s;
     let env = grader.environment(task, kind).await;
     let ws = grader
         .open_workspace(task, &env)

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use protege_datasets::{TaskSet, mini};
 use protege_harness::events::{EventSink, Fanout, JsonLines};
+use protege_harness::grader::Engines;
 use protege_harness::grading::rules::GraderChoice;
 use protege_harness::progress::ProgressDisplay;
 use protege_harness::runner::{self, RunConfig, SandboxKind};
@@ -20,7 +21,7 @@ use protege_results::manifest::Manifest;
 use protege_results::reward::RewardConfig;
 use protege_results::summary::RunSummary;
 
-use super::common::{GradingNetworkArgs, container_limits, load_dataset};
+use super::common::{GradingNetworkArgs, K8sArgs, container_limits, load_dataset};
 use super::exit::Exit;
 use super::report::{eprint_tables, print_tables, write_tables};
 use super::{DatasetArgs, OutArgs};
@@ -67,10 +68,13 @@ pub struct EvalArgs {
 
 #[derive(Args, Clone)]
 pub struct CommonRunArgs {
-    /// docker, wasi, or auto (WASI where the task's spec allows it, Docker otherwise).
-    /// Default: docker when an engine answers, else wasi (in builds with WASI).
+    /// docker, k8s (pods on the cluster KUBECONFIG names: docs/kubernetes.md), wasi, or auto
+    /// (WASI where the task's spec allows it, Docker otherwise). Default: docker when an engine
+    /// answers, else wasi (in builds with WASI).
     #[arg(long)]
     pub sandbox: Option<String>,
+    #[command(flatten)]
+    pub k8s: K8sArgs,
     /// Instances evaluated at once.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
@@ -79,6 +83,7 @@ pub struct CommonRunArgs {
     pub run_id: Option<String>,
     #[command(flatten)]
     pub out: OutArgs,
+    #[cfg(feature = "docker")]
     #[command(flatten)]
     pub images: super::images::PipelineArgs,
     /// Deadline of one test run, seconds.
@@ -307,18 +312,24 @@ pub(super) fn events_file(path: &std::path::Path) -> anyhow::Result<JsonLines> {
     Ok(JsonLines::new(Box::new(file)))
 }
 
-/// Docker when an engine answers; otherwise WASI where this build has it (saying so), else
-/// Docker, whose connection error then says how to start it.
-pub(super) async fn default_sandbox() -> String {
-    if protege_sandboxes::docker::DockerEngine::connect()
-        .await
-        .is_ok()
-        || !cfg!(feature = "wasi")
-    {
-        return "docker".into();
+/// Docker when an engine answers (with it); otherwise WASI where this build has it (saying so),
+/// else Docker, whose connection error then says how to start it.
+#[cfg(feature = "docker")]
+pub(super) async fn default_sandbox() -> (String, Option<Engines>) {
+    match protege_sandboxes::docker::DockerEngine::connect().await {
+        Ok(engine) => ("docker".into(), Some(Engines::docker(Ok(engine)))),
+        Err(_) if !cfg!(feature = "wasi") => ("docker".into(), None),
+        Err(_) => {
+            eprintln!("note: no Docker engine answers; grading under WASI (--sandbox wasi)");
+            ("wasi".into(), Some(Engines::none()))
+        }
     }
-    eprintln!("note: no Docker engine answers; grading under WASI (--sandbox wasi)");
-    "wasi".into()
+}
+
+/// Without Docker in the build: WASI.
+#[cfg(not(feature = "docker"))]
+pub(super) async fn default_sandbox() -> (String, Option<Engines>) {
+    ("wasi".into(), Some(Engines::none()))
 }
 
 /// A replayed predictions file is evaluated on the instances it predicts, as the official
@@ -353,8 +364,9 @@ async fn execute(
             set.name
         );
     }
-    let sandbox_name = match &c.sandbox {
-        Some(s) => s.clone(),
+    // the engine the default choice connected to is the one the run uses
+    let (sandbox_name, engines) = match &c.sandbox {
+        Some(s) => (s.clone(), None),
         None => default_sandbox().await,
     };
     let sandbox = SandboxKind::parse(&sandbox_name).map_err(anyhow::Error::msg)?;
@@ -387,6 +399,9 @@ async fn execute(
         rules,
         grading_network,
         index,
+        k8s: c.k8s.options()?,
+        engines,
+        #[cfg(feature = "docker")]
         images: c.images.settings()?,
     };
     let manifest = Manifest {
@@ -413,6 +428,9 @@ async fn execute(
             "harness": runner::HARNESS_VERSION,
             "reward": file.reward,
             });
+            if sandbox == SandboxKind::K8s {
+                config["k8s"] = c.k8s.manifest_note();
+            }
             // The model policies' settings, so that a run can be repeated from its manifest.
             let name = policy.name();
             if name.starts_with("agent:") {

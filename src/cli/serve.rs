@@ -9,14 +9,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use protege_harness::events::{EventSink, Fanout};
-use protege_harness::grader::{Grader, SandboxKind};
+use protege_harness::grader::{Engines, Grader, SandboxKind};
 use protege_harness::serve::{self, ServeConfig, Server};
 use protege_harness::stop::StopSignals;
 use protege_policies::agent::models;
-use protege_sandboxes::docker::DockerEngine;
 
 use super::DatasetArgs;
-use super::common::{GradingNetworkArgs, container_limits, load_dataset};
+use super::common::{GradingNetworkArgs, K8sArgs, container_limits, load_dataset};
 use super::exit::Exit;
 use super::run::{default_sandbox, events_file, load_config};
 
@@ -27,9 +26,12 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub data: DatasetArgs,
-    /// The sandbox when a request names none. Default: docker when an engine answers, else wasi.
+    /// The sandbox when a request names none: docker, k8s, wasi or auto. Default: docker when
+    /// an engine answers, else wasi.
     #[arg(long)]
     pub sandbox: Option<String>,
+    #[command(flatten)]
+    pub k8s: K8sArgs,
     /// Sandboxes (episodes, gradings, rollout samples) alive at once; more requests wait.
     #[arg(long, default_value_t = 4)]
     pub max_sandboxes: usize,
@@ -77,11 +79,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         bail!("dataset {} has no tasks to serve", set.name);
     }
     let config = load_config(args.config.as_deref())?;
-    let sandbox_name = match &args.sandbox {
-        Some(s) => s.clone(),
+    let (sandbox_name, engines) = match &args.sandbox {
+        Some(s) => (s.clone(), None),
         None => default_sandbox().await,
     };
     let sandbox = SandboxKind::parse(&sandbox_name).map_err(anyhow::Error::msg)?;
+    let k8s = args.k8s.options()?;
+    // the engines of the default sandbox, connected once; a request naming another backend
+    // gets that engine's "not connected" error
+    let engines = match engines {
+        Some(e) => e,
+        None => Engines::connect(sandbox.backends(), &k8s).await,
+    };
+    if sandbox == SandboxKind::K8s {
+        engines.check(sandbox.backends())?;
+    }
     let expert = match args.expert.as_deref() {
         Some(e) => Some(models::from_spec(e).with_context(|| format!("--expert {e}"))?),
         None => None,
@@ -99,7 +111,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     });
     let (grading_network, index) = args.network.settings()?;
     let mut grader = Grader::new(
-        DockerEngine::connect().await,
+        engines,
         run_id.clone(),
         container_limits(args.memory_mib, args.pids),
         Duration::from_secs(args.timeout),
@@ -109,6 +121,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .set_grading_network(grading_network, &index)
         .await
         .context("--grading-network")?;
+    grader.k8s = k8s;
     let events: Arc<dyn EventSink> = match &args.events {
         Some(path) => Arc::new(events_file(path)?),
         None => Arc::new(Fanout::default()),

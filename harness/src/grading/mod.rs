@@ -1,12 +1,16 @@
 //! Grading: a patch is checked, applied in a fresh sandbox, the tests run, the log parsed and
-//! graded by the official rules. Each backend (`docker`, `wasi`) produces an `EvalOutcome`; the
+//! graded by the official rules. Each backend (`docker`, `k8s`, `wasi`) produces an `EvalOutcome`; the
 //! verdict is computed from it the same way for both (`verdict::from_outcome`).
 
 #[cfg(feature = "docker")]
 pub mod docker;
+#[cfg(feature = "k8s")]
+pub mod k8s;
 pub mod network;
 pub mod report;
 pub mod rules;
+#[cfg(any(feature = "docker", feature = "k8s"))]
+mod sandboxed;
 pub mod verdict;
 #[cfg(feature = "wasi")]
 pub mod wasi;

@@ -4,10 +4,12 @@
 //! ([`protege_sandboxes::egress`]), never an open network. Policy workspaces are not affected:
 //! they stay without a network.
 
+#[cfg(feature = "docker")]
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 
 use protege_results::{GradingNetworkInfo, NetworkUse};
+#[cfg(feature = "docker")]
 use protege_sandboxes::SandboxError;
 use protege_sandboxes::egress::{Access, AllowList, EgressProxy, split_host_port};
 use regex::Regex;
@@ -146,6 +148,7 @@ impl GradingEgress {
 
     /// Sets `mode` up on `engine`: for `index`, the internal network and the proxy on its
     /// gateway.
+    #[cfg(feature = "docker")]
     pub async fn start(
         engine: &protege_sandboxes::docker::DockerEngine,
         mode: GradingNetwork,
@@ -189,8 +192,9 @@ impl GradingEgress {
     }
 
     /// What grading containers are attached to.
-    pub fn container_network(&self) -> protege_sandboxes::docker::Network {
-        use protege_sandboxes::docker::Network;
+    #[cfg(feature = "docker")]
+    pub fn container_network(&self) -> protege_sandboxes::Network {
+        use protege_sandboxes::Network;
         match (self.mode, &self.proxy) {
             (GradingNetwork::Open, _) => Network::Open,
             (GradingNetwork::Index, Some(proxy)) => Network::Internal {
@@ -202,6 +206,7 @@ impl GradingEgress {
     }
 
     /// The variables pip, conda, curl and git read their proxy and index from.
+    #[cfg(feature = "docker")]
     fn proxy_env(&self, proxy: &EgressProxy) -> Vec<String> {
         let url = proxy.url();
         let mut env: Vec<String> = ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"]

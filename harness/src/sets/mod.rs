@@ -20,8 +20,8 @@ pub mod template;
 
 use protege_datasets::Task;
 use protege_datasets::hub::HubSplit;
-use protege_sandboxes::docker::images::official_name;
-use protege_sandboxes::docker::{ContainerLimits, DockerSandbox};
+use protege_sandboxes::ContainerLimits;
+use protege_sandboxes::names::official_name;
 use serde_json::{Map, Value};
 
 use crate::eval_script::test_section;
@@ -192,7 +192,7 @@ pub fn limits_for(task: &Task, limits: &ContainerLimits) -> ContainerLimits {
     // on the default bridge whatever grading's network is: `run_setup` disconnects it after the
     // set-up, so such a task's evaluation has no network (not even `--grading-network index`)
     if for_task(task).setup(task).is_some_and(|s| s.network) {
-        l.network = protege_sandboxes::docker::Network::Open;
+        l.network = protege_sandboxes::Network::Open;
     }
     l
 }
@@ -201,11 +201,11 @@ pub fn limits_for(task: &Task, limits: &ContainerLimits) -> ContainerLimits {
 /// fresh container started with [`limits_for`]'s limits. `Err((kind, message))`: an
 /// infrastructure error, the output included.
 pub async fn run_setup(
-    sandbox: &DockerSandbox,
+    sandbox: &dyn protege_sandboxes::Sandbox,
     task: &Task,
     workspace: bool,
 ) -> Result<(), (String, String)> {
-    use protege_sandboxes::{ExecOptions, Sandbox};
+    use protege_sandboxes::ExecOptions;
     let rules = for_task(task);
     let mut commands = Vec::new();
     let setup = rules.setup(task);

@@ -15,37 +15,8 @@ use futures_util::StreamExt;
 
 use super::engine::{DockerEngine, LABEL};
 use crate::exec::push_capped;
+pub use crate::limits::{ContainerLimits, Network};
 use crate::{ExecOptions, ExecOutput, Sandbox, SandboxError};
-
-/// Resource limits of a container. Network is off unless asked for.
-#[derive(Debug, Clone)]
-pub struct ContainerLimits {
-    pub memory_bytes: i64,
-    pub pids: i64,
-    pub network: Network,
-}
-
-impl Default for ContainerLimits {
-    fn default() -> Self {
-        ContainerLimits {
-            memory_bytes: 4 << 30,
-            pids: 1024,
-            network: Network::None,
-        }
-    }
-}
-
-/// What a container can reach.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Network {
-    /// Nothing: loopback only.
-    None,
-    /// The default bridge: anything the host can reach.
-    Open,
-    /// An internal network (no route out, [`DockerEngine::internal_network`]) whose one exit is
-    /// a proxy; `env` (`HTTP_PROXY=…`, …) tells the container's tools to use it.
-    Internal { name: String, env: Vec<String> },
-}
 
 /// One running container holding a repository at `/testbed`.
 pub struct DockerSandbox {
@@ -169,49 +140,6 @@ impl DockerSandbox {
             .as_deref()?
             .parse()
             .ok()
-    }
-
-    /// Cuts a container started with the network off it (the default `bridge` network): a task
-    /// set's set-up may need the network, nothing after it gets it.
-    pub async fn disconnect_network(&self) -> Result<(), SandboxError> {
-        let req = bollard::models::NetworkDisconnectRequest {
-            container: Some(self.id.clone()),
-            force: Some(true),
-        };
-        self.engine
-            .docker
-            .disconnect_network("bridge", req)
-            .await
-            .map_err(|e| {
-                SandboxError::Io(format!("disconnecting {} from the network: {e}", self.id))
-            })
-    }
-
-    /// Whether the kernel killed something in the container for exceeding its memory limit.
-    /// The engine's `OOMKilled` flag covers the container's main process only, so the memory
-    /// cgroup's own `oom_kill` counter (v2 `memory.events`, v1 `memory.oom_control`) is read too.
-    pub async fn oom_killed(&self) -> bool {
-        if self
-            .state()
-            .await
-            .and_then(|s| s.oom_killed)
-            .unwrap_or(false)
-        {
-            return true;
-        }
-        let probe =
-            "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null";
-        match self
-            .exec(probe, &ExecOptions::with_timeout(Duration::from_secs(10)))
-            .await
-        {
-            Ok(out) => out.output.lines().any(|l| {
-                l.strip_prefix("oom_kill ")
-                    .and_then(|n| n.trim().parse::<u64>().ok())
-                    .is_some_and(|n| n > 0)
-            }),
-            Err(_) => false,
-        }
     }
 
     async fn running(&self) -> bool {
@@ -361,6 +289,37 @@ impl Sandbox for DockerSandbox {
             truncated,
             duration,
         })
+    }
+
+    /// Whether the kernel killed something in the container for exceeding its memory limit.
+    /// The engine's `OOMKilled` flag covers the container's main process only, so the memory
+    /// cgroup's own `oom_kill` counter is read too ([`crate::exec::oom_probe`]).
+    async fn oom_killed(&self) -> bool {
+        if self
+            .state()
+            .await
+            .and_then(|s| s.oom_killed)
+            .unwrap_or(false)
+        {
+            return true;
+        }
+        crate::exec::oom_probe(self).await
+    }
+
+    /// Cuts a container started with the network off it (the default `bridge` network): a task
+    /// set's set-up may need the network, nothing after it gets it.
+    async fn disconnect_network(&self) -> Result<(), SandboxError> {
+        let req = bollard::models::NetworkDisconnectRequest {
+            container: Some(self.id.clone()),
+            force: Some(true),
+        };
+        self.engine
+            .docker
+            .disconnect_network("bridge", req)
+            .await
+            .map_err(|e| {
+                SandboxError::Io(format!("disconnecting {} from the network: {e}", self.id))
+            })
     }
 
     async fn write_file(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {

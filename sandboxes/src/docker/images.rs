@@ -10,22 +10,7 @@ use futures_util::StreamExt;
 use super::engine::DockerEngine;
 use crate::SandboxError;
 
-/// The official SWE-bench instance image: `swebench/sweb.eval.x86_64.<id>:latest` with `__`
-/// written `_1776_` and the name lower-cased.
-pub fn official_name(instance_id: &str) -> String {
-    format!(
-        "swebench/sweb.eval.x86_64.{}:latest",
-        instance_id.replace("__", "_1776_").to_lowercase()
-    )
-}
-
-/// The instance image protege builds itself when no official one is available.
-pub fn protege_name(instance_id: &str) -> String {
-    format!(
-        "protege/sweb.eval.x86_64.{}:latest",
-        instance_id.replace("__", "_1776_").to_lowercase()
-    )
-}
+pub use crate::names::{official_name, protege_name};
 
 /// A progress event while pulling or building (one line of the engine's output).
 pub type Progress<'a> = &'a (dyn Fn(&str) + Send + Sync);

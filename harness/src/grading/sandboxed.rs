@@ -1,0 +1,130 @@
+//! The steps of an evaluation that are the same in every sandbox that runs shell commands
+//! (Docker containers, Kubernetes pods): write the patch, apply it with the rules' cascade
+//! ([`Rules::apply_commands`]: `git apply`, …, `patch --fuzz=5`), run the eval script, keep its
+//! whole output.
+
+use std::time::Duration;
+
+use protege_sandboxes::{ExecOptions, Sandbox, SandboxError};
+
+use super::EvalOutcome;
+use crate::grading::rules::Rules;
+
+/// Where the patch and the eval script are written inside the sandbox.
+const PATCH_PATH: &str = "/tmp/patch.diff";
+const EVAL_PATH: &str = "/eval.sh";
+
+pub(crate) fn infra(e: &SandboxError) -> Option<(String, String)> {
+    Some((e.kind().to_string(), e.to_string()))
+}
+
+/// Applies `patch` and runs `out.eval_script` in `sandbox`, filling `out`.
+pub(crate) async fn run_in(
+    sandbox: &dyn Sandbox,
+    rules: Rules,
+    test_timeout: Duration,
+    memory_bytes: i64,
+    patch: &str,
+    out: &mut EvalOutcome,
+) {
+    let mut patch_text = patch.to_string();
+    // git apply and patch both want the last line terminated.
+    if !patch_text.ends_with('\n') {
+        patch_text.push('\n');
+    }
+    if let Err(e) = sandbox.write_file(PATCH_PATH, patch_text.as_bytes()).await {
+        out.infra_error = infra(&e);
+        return;
+    }
+    let apply_opts = ExecOptions::with_timeout(Duration::from_secs(300));
+    let mut applied = false;
+    for (attempt, cmd) in rules.apply_commands().iter().enumerate() {
+        if attempt > 0
+            && let Some(cleanup) = rules.cleanup_between_attempts()
+            && let Err(e) = sandbox.exec(cleanup, &apply_opts).await
+        {
+            out.infra_error = infra(&e);
+            return;
+        }
+        let res = match sandbox
+            .exec(&format!("{cmd} {PATCH_PATH}"), &apply_opts)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                out.infra_error = infra(&e);
+                return;
+            }
+        };
+        if res.success() {
+            out.apply_log
+                .push_str(&format!(">>>>> Applied Patch ({cmd}):\n{}\n", res.output));
+            applied = true;
+            break;
+        }
+        out.apply_log.push_str(&format!(
+            "Failed to apply patch to container: {cmd} (exit {:?}):\n{}\n",
+            res.exit_code, res.output
+        ));
+    }
+    if !applied && let Some(check) = rules.already_applied_check() {
+        match sandbox
+            .exec(&format!("{check} {PATCH_PATH}"), &apply_opts)
+            .await
+        {
+            Ok(r) if r.success() => {
+                out.apply_log
+                    .push_str(">>>>> Applied Patch: verified already applied\n");
+                applied = true;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                out.infra_error = infra(&e);
+                return;
+            }
+        }
+    }
+    out.applied = Some(applied);
+    if !applied {
+        out.apply_log.push_str(">>>>> Patch Apply Failed\n");
+        return;
+    }
+    if let Err(e) = sandbox
+        .write_file(EVAL_PATH, out.eval_script.as_bytes())
+        .await
+    {
+        out.infra_error = infra(&e);
+        return;
+    }
+    match sandbox
+        .exec(
+            &format!("/bin/bash {EVAL_PATH}"),
+            &ExecOptions::with_timeout(test_timeout),
+        )
+        .await
+    {
+        Ok(r) => {
+            if sandbox.oom_killed().await {
+                // A test process was killed at the memory limit: the log is incomplete for a
+                // reason outside the tests, so the run is an infrastructure error, not a verdict.
+                out.infra_error = Some((
+                    "oom".into(),
+                    format!(
+                        "a test process hit the sandbox's memory limit ({} MiB)",
+                        memory_bytes >> 20
+                    ),
+                ));
+            }
+            out.test_output = r.output;
+            out.test_duration = r.duration;
+            out.timed_out = r.timed_out;
+            if r.timed_out {
+                out.test_output.push_str(&format!(
+                    "\n[protege: tests stopped at the {} s deadline]\n",
+                    test_timeout.as_secs()
+                ));
+            }
+        }
+        Err(e) => out.infra_error = infra(&e),
+    }
+}

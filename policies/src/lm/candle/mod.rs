@@ -273,7 +273,7 @@ pub struct ModelInfo {
 
 /// What produces the tokens.
 enum Engine {
-    Candle(Mutex<Session>),
+    Candle(Box<Mutex<Session>>),
     #[cfg(feature = "llamacpp")]
     Llama(super::llama::Engine),
 }
@@ -283,6 +283,9 @@ pub(crate) enum Flow {
     More,
     Done,
 }
+
+/// Receives each sampled token and the logits it was sampled from.
+pub(crate) type OnToken<'a> = dyn FnMut(u32, &[f32]) -> Result<Flow, LmError> + 'a;
 
 /// How a token source's run went, for the completion's counters.
 pub(crate) struct Run {
@@ -462,14 +465,14 @@ impl CandleModel {
                 stop_ids: loaded.stop_ids,
                 device: dev,
                 prefill_chunk: opts.prefill_chunk.unwrap_or(4096),
-                engine: Engine::Candle(Mutex::new(Session {
+                engine: Engine::Candle(Box::new(Mutex::new(Session {
                     fresh: loaded.net.clone(),
                     net: loaded.net,
                     tokens: Vec::new(),
                     logits: None,
                     snapshot: None,
                     extensions: 0,
-                })),
+                }))),
             }),
         })
     }
@@ -709,7 +712,7 @@ impl CandleModel {
         prompt: &[u32],
         max_new: usize,
         params: &GenParams,
-        on_token: &mut dyn FnMut(u32, &[f32]) -> Result<Flow, LmError>,
+        on_token: &mut OnToken<'_>,
     ) -> Result<Run, LmError> {
         match &self.inner.engine {
             Engine::Candle(_) => {
@@ -879,7 +882,7 @@ fn candle_tokens(
     prompt: &[u32],
     max_new: usize,
     params: &GenParams,
-    on_token: &mut dyn FnMut(u32, &[f32]) -> Result<Flow, LmError>,
+    on_token: &mut OnToken<'_>,
 ) -> Result<Run, LmError> {
     let ctx = inner.info.context_length;
     let (mut logits, reused) = session.prepare(prompt, inner.prefill_chunk, &inner.device)?;

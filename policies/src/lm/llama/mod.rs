@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 
-use super::candle::{Flow, Run};
+use super::candle::{Flow, OnToken, Run};
 use super::sampling::Sampler;
 use super::{GenParams, LmError};
 
@@ -143,7 +143,7 @@ impl Engine {
         prompt: &[u32],
         max_new: usize,
         params: &GenParams,
-        on_token: &mut dyn FnMut(u32, &[f32]) -> Result<Flow, LmError>,
+        on_token: &mut OnToken<'_>,
     ) -> Result<Run, LmError> {
         if prompt.is_empty() {
             return Err(LmError::Request("the prompt is empty".into()));

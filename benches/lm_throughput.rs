@@ -78,10 +78,42 @@ fn prompt_ids(m: &CandleModel, n: usize) -> Vec<u32> {
     ids
 }
 
-/// Write a Qwen2.5-0.5B-shaped model with random weights (f32) as a Hugging Face directory.
+/// The random model's shape: Qwen2.5-0.5B, or Qwen2.5-7B with LM_BENCH_QWEN_SHAPE=7b (the GPU
+/// measurement of issue 19: `LM_BENCH_ONLY=qwen LM_BENCH_QWEN_SHAPE=7b LM_BENCH_DTYPES=bf16
+/// LM_BENCH_DEVICE=cuda`, compared with weight bytes ÷ LM_BENCH_BANDWIDTH_GBS, default 4800, an
+/// H200's HBM3e).
+fn qwen_shape() -> Qwen2Config {
+    if std::env::var("LM_BENCH_QWEN_SHAPE").as_deref() == Ok("7b") {
+        Qwen2Config {
+            vocab_size: 152_064,
+            hidden_size: 3584,
+            intermediate_size: 18_944,
+            num_hidden_layers: 28,
+            num_attention_heads: 28,
+            num_key_value_heads: Some(4),
+            tie_word_embeddings: false,
+            ..Qwen2Config::qwen25_0_5b()
+        }
+    } else {
+        Qwen2Config::qwen25_0_5b()
+    }
+}
+
+/// Decode tokens/s if every step read each weight once from memory at LM_BENCH_BANDWIDTH_GBS.
+fn bandwidth_bound(dir: &Path, dtype: &str) -> f64 {
+    let f32_bytes = std::fs::metadata(dir.join("model.safetensors")).map_or(0, |m| m.len()) as f64;
+    let bytes = if dtype == "f32" {
+        f32_bytes
+    } else {
+        f32_bytes / 2.0
+    };
+    env_usize("LM_BENCH_BANDWIDTH_GBS", 4800) as f64 * 1e9 / bytes
+}
+
+/// Write a Qwen2.5-shaped model with random weights (f32) as a Hugging Face directory.
 fn write_random_qwen(dir: &Path) {
     let t = Instant::now();
-    let mut cfg = Qwen2Config::qwen25_0_5b();
+    let mut cfg = qwen_shape();
     cfg.max_position_embeddings = 4096;
     qwen2::write_random(dir, &cfg, DType::F32).expect("write the random model");
     // Any tokenizer that fits the vocabulary will do: ids are fed directly.
@@ -91,7 +123,7 @@ fn write_random_qwen(dir: &Path) {
         std::fs::copy(fixture.join(f), dir.join(f)).expect("tokenizer");
     }
     eprintln!(
-        "wrote a random Qwen2.5-0.5B-shaped model ({:.0} MB) in {:.1}s",
+        "wrote a random Qwen2.5-shaped model ({:.0} MB) in {:.1}s",
         std::fs::metadata(dir.join("model.safetensors")).map_or(0, |m| m.len()) as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
@@ -169,11 +201,18 @@ fn main() {
             };
             let f = measure(&m, &ids, dec, repeats.min(2));
             report(
-                &format!("Qwen2.5-0.5B-shaped, random ({dtype}, safetensors)"),
+                &format!("Qwen2.5-shaped, random ({dtype}, safetensors)"),
                 prefill,
                 dec,
                 &f,
             );
+            if device.is_some() {
+                let bound = bandwidth_bound(tmp.path(), dtype);
+                println!(
+                    "  batch-1 decode bound (weight bytes / bandwidth): {bound:.1} tok/s; measured {:.0}% of it",
+                    100.0 * f.decode_tps / bound
+                );
+            }
         }
     }
 }

@@ -296,7 +296,8 @@ impl LmError {
 }
 
 /// A chat model. Implementations are cheap to share (`Arc<dyn LanguageModel>`); calls on one
-/// local model are served one at a time.
+/// candle model are served one at a time, concurrent calls on one llama.cpp model (feature
+/// `llamacpp`) decode as one batch.
 #[async_trait]
 pub trait LanguageModel: Send + Sync {
     /// The name written into completions and trajectories.

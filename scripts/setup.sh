@@ -22,6 +22,11 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # The trainer client's test runs in a Python venv (clients/python with skyrl-gym from PyPI).
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
+# llama.cpp (feature `llamacpp`, built by the llama-cpp-sys-2 crate): cmake, a C++ compiler,
+# and libclang for its bindgen step.
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v c++ >/dev/null 2>&1 || need+=(g++)
+compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null || need+=(libclang-dev)
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}" >&2
     sudo_cmd=""

@@ -4,6 +4,8 @@
 //! - [`LanguageModel`]: `chat(messages, params) -> Completion`, async, used from the agent loop.
 //! - [`candle`] (feature `candle`): Hugging Face model directories (Qwen2 / Qwen2.5 safetensors)
 //!   and GGUF files (quantized llama and qwen2), CPU or CUDA, KV cache reused across turns.
+//! - [`llama`] (feature `llamacpp`): GGUF files through llama.cpp, concurrent calls decoded as
+//!   one batch; [`backend`] picks it or candle per file and CPU (docs/lm.md).
 //! - [`http`]: an OpenAI-compatible chat-completions client with retries, timeouts and costs.
 //! - [`server`]: serves any [`LanguageModel`] over the same API (`protege lm serve`).
 //! - [`fetch`]: built-in model aliases (`smollm2`), downloaded once, sha256-pinned.
@@ -20,7 +22,11 @@ pub mod template;
 pub mod tool_calls;
 
 #[cfg(feature = "candle")]
+pub mod backend;
+#[cfg(feature = "candle")]
 pub mod candle;
+#[cfg(feature = "llamacpp")]
+pub mod llama;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -290,7 +296,8 @@ impl LmError {
 }
 
 /// A chat model. Implementations are cheap to share (`Arc<dyn LanguageModel>`); calls on one
-/// local model are served one at a time.
+/// candle model are served one at a time, concurrent calls on one llama.cpp model (feature
+/// `llamacpp`) decode as one batch.
 #[async_trait]
 pub trait LanguageModel: Send + Sync {
     /// The name written into completions and trajectories.
@@ -372,6 +379,14 @@ pub struct LoadOptions {
     /// are scalar, while f32 matmuls dispatch to SIMD at run time: 2-5x faster. Default: on the
     /// CPU, when the f32 weights take at most 2 GiB.
     pub gguf_dequantize: Option<bool>,
+    /// GGUF files: `auto` (default: llama.cpp where this build has it and the CPU runs its
+    /// kernels, else candle), `llama` (llama.cpp, or an error saying why not) or `candle`.
+    /// `PROTEGE_LM_BACKEND` sets it when this is unset.
+    pub backend: Option<String>,
+    /// llama.cpp: how many calls decode together, each with its own KV cache (default 8).
+    pub parallel: Option<usize>,
+    /// llama.cpp: CPU threads (default: every available core).
+    pub threads: Option<usize>,
 }
 
 /// Load a local model: a built-in alias (`smollm2`), a Hugging Face model directory, or a

@@ -57,7 +57,24 @@ fn md_strings(ct: &Content, key: &str) -> Option<Vec<String>> {
         .collect::<Option<Vec<_>>>()
 }
 
-pub(super) fn load(path: &Path, opts: &LoadOptions, device: &Device) -> Result<Loaded, LmError> {
+/// What a GGUF file says about its model, besides the weights: read by both backends, so
+/// tokenization, the chat template and stop tokens are the same whichever runs the file.
+pub(crate) struct Meta {
+    pub tokenizer: Tokenizer,
+    pub template: ChatTemplate,
+    pub stop_ids: Vec<u32>,
+    pub context: usize,
+    /// Rows of the embedding matrix.
+    pub vocab: usize,
+    /// `llama` or `qwen2`.
+    pub arch: String,
+}
+
+/// The GGUF header of `path`, checked, and the reader positioned for the weights.
+pub(crate) fn meta(
+    path: &Path,
+    opts: &LoadOptions,
+) -> Result<(Meta, Content, BufReader<File>), LmError> {
     let file = File::open(path).map_err(|e| model_err(path, e))?;
     let mut reader = BufReader::new(file);
     let ct = Content::read(&mut reader)
@@ -117,6 +134,23 @@ pub(super) fn load(path: &Path, opts: &LoadOptions, device: &Device) -> Result<L
     };
     let context = opts.context_length.map_or(declared, |c| c.min(declared));
 
+    Ok((
+        Meta {
+            tokenizer,
+            template,
+            stop_ids,
+            context,
+            vocab: embd_rows,
+            arch,
+        },
+        ct,
+        reader,
+    ))
+}
+
+pub(super) fn load(path: &Path, opts: &LoadOptions, device: &Device) -> Result<Loaded, LmError> {
+    let (m, ct, mut reader) = meta(path, opts)?;
+    let arch = m.arch;
     let f32_bytes: usize = ct
         .tensor_infos
         .values()
@@ -139,13 +173,14 @@ pub(super) fn load(path: &Path, opts: &LoadOptions, device: &Device) -> Result<L
     };
     Ok(Loaded {
         net,
-        tokenizer,
-        template,
-        stop_ids,
-        context,
-        vocab: embd_rows,
+        tokenizer: m.tokenizer,
+        template: m.template,
+        stop_ids: m.stop_ids,
+        context: m.context,
+        vocab: m.vocab,
         architecture: format!("gguf/{arch}"),
         dtype: dtype.into(),
+        kernels: String::new(),
     })
 }
 

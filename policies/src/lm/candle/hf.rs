@@ -239,5 +239,6 @@ pub(super) fn load(
         vocab: cfg.vocab_size,
         architecture: "qwen2".into(),
         dtype: format!("{dtype:?}").to_lowercase(),
+        kernels: String::new(),
     })
 }

@@ -6,6 +6,10 @@
 //! tokens; otherwise the cache is cut back to the longest shared prefix (Qwen2 safetensors),
 //! restored from the snapshot taken after the last prompt (GGUF llama), or rebuilt. The prompt's
 //! new tokens go through the model in one pass (chunks of `prefill_chunk` tokens past that).
+//!
+//! With the `llamacpp` feature, a GGUF file may run on llama.cpp instead ([`super::backend`]
+//! decides per file and CPU): the tokenizer, chat template, stop strings and log-probabilities
+//! stay here, and the tokens come from [`super::llama::Engine`], which batches concurrent calls.
 
 pub mod gguf;
 pub mod hf;
@@ -112,6 +116,8 @@ pub(crate) struct Loaded {
     pub vocab: usize,
     pub architecture: String,
     pub dtype: String,
+    /// The kernel report (empty: filled in by the loader's caller).
+    pub kernels: String,
 }
 
 /// The KV cache's bookkeeping.
@@ -259,6 +265,61 @@ pub struct ModelInfo {
     pub vocab_size: usize,
     /// Whether the model shipped no chat template (ChatML is used).
     pub template_fallback: bool,
+    /// `candle` or `llama.cpp`.
+    pub backend: String,
+    /// Which kernels it runs, and why that backend (docs/lm.md).
+    pub kernels: String,
+}
+
+/// What produces the tokens.
+enum Engine {
+    Candle(Box<Mutex<Session>>),
+    #[cfg(feature = "llamacpp")]
+    Llama(super::llama::Engine),
+}
+
+/// What the decode loop tells a token source after each token.
+pub(crate) enum Flow {
+    More,
+    Done,
+}
+
+/// Receives each sampled token and the logits it was sampled from.
+pub(crate) type OnToken<'a> = dyn FnMut(u32, &[f32]) -> Result<Flow, LmError> + 'a;
+
+/// How a token source's run went, for the completion's counters.
+pub(crate) struct Run {
+    /// Prompt tokens whose KV cache was reused.
+    pub reused: usize,
+    /// Ended because the context window is full.
+    pub window_full: bool,
+}
+
+/// The kernels candle uses on `dev`: its f32 matmul (gemm) picks SIMD at run time, its
+/// quantized kernels are the ones compiled in.
+fn candle_kernels(dev: &Device) -> String {
+    if dev.is_cuda() {
+        return "CUDA".into();
+    }
+    let simd = if cfg!(target_feature = "avx2") {
+        "AVX2"
+    } else if cfg!(target_feature = "avx") {
+        "AVX"
+    } else if cfg!(target_arch = "aarch64") {
+        "NEON"
+    } else {
+        "scalar"
+    };
+    format!("f32 matmul with run-time SIMD dispatch, quantized kernels {simd} (compiled in)")
+}
+
+fn model_name(path: &Path, opts: &LoadOptions) -> String {
+    opts.name.clone().unwrap_or_else(|| {
+        path.file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("local")
+            .to_string()
+    })
 }
 
 struct Inner {
@@ -268,7 +329,7 @@ struct Inner {
     stop_ids: Vec<u32>,
     device: Device,
     prefill_chunk: usize,
-    session: Mutex<Session>,
+    engine: Engine,
 }
 
 /// A local model (see the module docs). Cheap to clone; calls are served one at a time.
@@ -328,18 +389,38 @@ pub fn dtype(spec: Option<&str>, device: &Device) -> Result<DType, LmError> {
 impl CandleModel {
     /// Load a Hugging Face model directory or a `.gguf` file.
     pub fn load(path: &Path, opts: &LoadOptions) -> Result<Self, LmError> {
+        let mut magic = [0u8; 4];
+        let is_gguf = path.is_file()
+            && std::fs::File::open(path)
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+                .map(|()| &magic == b"GGUF")
+                .unwrap_or(false);
+        // The backend first: llama.cpp needs no candle device.
+        let choice = if is_gguf {
+            Some(super::backend::choose(
+                opts.backend.as_deref(),
+                opts.device.as_deref(),
+                &super::backend::CpuFeatures::detect(),
+                super::backend::LLAMA_BUILT,
+            )?)
+        } else {
+            None
+        };
+        #[cfg(feature = "llamacpp")]
+        if let Some(c) = &choice
+            && c.backend == super::backend::Backend::Llama
+        {
+            return Self::load_llama(path, opts, c.reason.clone());
+        }
         let dev = device(opts.device.as_deref())?;
         let dt = dtype(opts.dtype.as_deref(), &dev)?;
         let loaded = if path.is_dir() {
             hf::load(path, opts, &dev, dt)?
         } else if path.is_file() {
-            let mut magic = [0u8; 4];
-            let is_gguf = std::fs::File::open(path)
-                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-                .map(|()| &magic == b"GGUF")
-                .unwrap_or(false);
-            if is_gguf {
-                gguf::load(path, opts, &dev)?
+            if let Some(choice) = choice {
+                let mut l = gguf::load(path, opts, &dev)?;
+                l.kernels = format!("{}: {}", choice.reason, candle_kernels(&dev));
+                l
             } else if path.file_name().and_then(|n| n.to_str()) == Some("config.json")
                 || path.extension().and_then(|e| e.to_str()) == Some("safetensors")
             {
@@ -357,12 +438,12 @@ impl CandleModel {
                 path.display()
             )));
         };
-        let name = opts.name.clone().unwrap_or_else(|| {
-            path.file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or("local")
-                .to_string()
-        });
+        let name = model_name(path, opts);
+        let kernels = if loaded.kernels.is_empty() {
+            format!("candle: {}", candle_kernels(&dev))
+        } else {
+            loaded.kernels
+        };
         let info = ModelInfo {
             name,
             path: path.to_path_buf(),
@@ -372,6 +453,8 @@ impl CandleModel {
             context_length: loaded.context,
             vocab_size: loaded.vocab,
             template_fallback: loaded.template.fallback,
+            backend: "candle".into(),
+            kernels,
         };
         tracing::info!(?info, "loaded local model");
         Ok(CandleModel {
@@ -382,14 +465,59 @@ impl CandleModel {
                 stop_ids: loaded.stop_ids,
                 device: dev,
                 prefill_chunk: opts.prefill_chunk.unwrap_or(4096),
-                session: Mutex::new(Session {
+                engine: Engine::Candle(Box::new(Mutex::new(Session {
                     fresh: loaded.net.clone(),
                     net: loaded.net,
                     tokens: Vec::new(),
                     logits: None,
                     snapshot: None,
                     extensions: 0,
-                }),
+                }))),
+            }),
+        })
+    }
+
+    /// A GGUF file on llama.cpp, with the tokenizer and template read as for candle.
+    #[cfg(feature = "llamacpp")]
+    fn load_llama(path: &Path, opts: &LoadOptions, reason: String) -> Result<Self, LmError> {
+        let (meta, _, _) = gguf::meta(path, opts)?;
+        let threads = opts
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let options = super::llama::EngineOptions {
+            parallel: opts.parallel.unwrap_or(8).max(1),
+            context: meta.context,
+            threads: threads.max(1),
+            batch: opts.prefill_chunk.unwrap_or(512).clamp(1, 4096),
+            stop_ids: meta.stop_ids.clone(),
+        };
+        let engine = super::llama::Engine::load(path, options)?;
+        let info = ModelInfo {
+            name: model_name(path, opts),
+            path: path.to_path_buf(),
+            architecture: format!("gguf/{}", meta.arch),
+            dtype: "quantized (as stored in the GGUF file)".into(),
+            device: "Cpu".into(),
+            context_length: meta.context,
+            vocab_size: meta.vocab,
+            template_fallback: meta.template.fallback,
+            backend: "llama.cpp".into(),
+            kernels: format!(
+                "{reason}; {} sequences batched, {threads} threads; {}",
+                engine.options.parallel,
+                super::llama::system_info()
+            ),
+        };
+        tracing::info!(?info, "loaded local model");
+        Ok(CandleModel {
+            inner: Arc::new(Inner {
+                info,
+                tokenizer: meta.tokenizer,
+                template: meta.template,
+                stop_ids: meta.stop_ids,
+                device: Device::Cpu,
+                prefill_chunk: opts.prefill_chunk.unwrap_or(4096),
+                engine: Engine::Llama(engine),
             }),
         })
     }
@@ -469,16 +597,33 @@ impl CandleModel {
             .ok_or_else(|| LmError::Backend("no logits".into()))
     }
 
+    /// llama.cpp models: the most calls one decode step has batched so far (`None` on candle,
+    /// which serves calls one at a time).
+    pub fn peak_batch(&self) -> Option<usize> {
+        match &self.inner.engine {
+            Engine::Candle(_) => None,
+            #[cfg(feature = "llamacpp")]
+            Engine::Llama(e) => Some(e.peak_batch()),
+        }
+    }
+
     /// Tokens held in the KV cache.
     pub fn cached_tokens(&self) -> usize {
         self.lock().map(|s| s.tokens.len()).unwrap_or(0)
     }
 
+    /// The candle session (an error on llama.cpp models, which keep their caches on the
+    /// engine thread).
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Session>, LmError> {
-        self.inner
-            .session
-            .lock()
-            .map_err(|_| LmError::Backend("model state poisoned by an earlier panic".into()))
+        match &self.inner.engine {
+            Engine::Candle(s) => s
+                .lock()
+                .map_err(|_| LmError::Backend("model state poisoned by an earlier panic".into())),
+            #[cfg(feature = "llamacpp")]
+            Engine::Llama(_) => Err(LmError::Unsupported(
+                "direct cache access: only candle models (this one runs on llama.cpp)".into(),
+            )),
+        }
     }
 
     /// Generate a reply, calling `on_text` with each released piece of text (return `false` to
@@ -560,6 +705,47 @@ impl CandleModel {
         Ok(c)
     }
 
+    /// The token source of either backend: from `prompt` up to `max_new` tokens, each passed
+    /// to `on_token` with its logits (llama.cpp: only when log-probabilities are asked for).
+    fn tokens(
+        &self,
+        prompt: &[u32],
+        max_new: usize,
+        params: &GenParams,
+        on_token: &mut OnToken<'_>,
+    ) -> Result<Run, LmError> {
+        match &self.inner.engine {
+            Engine::Candle(_) => {
+                let mut session = self.lock()?;
+                candle_tokens(&mut session, &self.inner, prompt, max_new, params, on_token)
+            }
+            #[cfg(feature = "llamacpp")]
+            Engine::Llama(e) => e.generate(prompt, max_new, params, on_token),
+        }
+    }
+
+    /// Up to `max_new` tokens after the token ids `prompt` (no template, no stop strings; a
+    /// stop token ends it), each passed to `on_token`; returns how many prompt tokens were
+    /// reused from the cache. The loop the benchmarks time, on either backend; concurrent calls
+    /// on a llama.cpp model are batched.
+    pub fn generate_ids(
+        &self,
+        prompt: &[u32],
+        max_new: usize,
+        params: &GenParams,
+        on_token: &mut dyn FnMut(u32),
+    ) -> Result<usize, LmError> {
+        let stop = &self.inner.stop_ids;
+        let mut f = |t: u32, _: &[f32]| {
+            if stop.contains(&t) {
+                return Ok(Flow::Done);
+            }
+            on_token(t);
+            Ok(Flow::More)
+        };
+        Ok(self.tokens(prompt, max_new, params, &mut f)?.reused)
+    }
+
     /// The decode loop shared by chats and raw completions: from `prompt` (through the KV
     /// cache) up to `max_new` tokens, stop tokens and stop strings honoured.
     fn generate(
@@ -571,20 +757,15 @@ impl CandleModel {
     ) -> Result<Completion, LmError> {
         let inner = &*self.inner;
         let ctx = inner.info.context_length;
-        let mut session = self.lock()?;
-        let (mut logits, reused) = session.prepare(prompt, inner.prefill_chunk, &inner.device)?;
-        let mut sampler = Sampler::new(params);
         let mut scanner = StopScanner::new(&params.stop);
         let mut out: Vec<u32> = Vec::new();
         let mut logprobs = params.logprobs.map(|_| Vec::new());
         let mut decoded = 0usize;
         let mut finish = FinishReason::Length;
-        let mut window_full = false;
-        for step in 0..max_new {
-            let next = sampler.sample(&logits);
+        let mut on_token = |next: u32, logits: &[f32]| -> Result<Flow, LmError> {
             if inner.stop_ids.contains(&next) {
                 finish = FinishReason::Stop;
-                break;
+                return Ok(Flow::Done);
             }
             out.push(next);
             let text = self.decode(&out)?;
@@ -598,38 +779,22 @@ impl CandleModel {
                     decoded = text.len();
                     a
                 };
-                lp.push(self.token_logprob(&logits, next, added, k)?);
+                lp.push(self.token_logprob(logits, next, added, k)?);
             }
             let piece = scanner.update(&text);
             if !piece.is_empty() && !on_text(&piece) {
                 finish = FinishReason::Cancelled;
-                break;
+                return Ok(Flow::Done);
             }
             if scanner.stopped() {
                 finish = FinishReason::Stop;
-                break;
+                return Ok(Flow::Done);
             }
-            if step + 1 == max_new {
-                break;
-            }
-            if session.tokens.len() >= ctx {
-                window_full = true;
-                break;
-            }
-            let offset = session.tokens.len();
-            session.logits = None;
-            logits = match session.net.forward(&[next], offset, &inner.device) {
-                Ok(l) => l,
-                Err(e) => {
-                    session.reset();
-                    session.snapshot = None;
-                    return Err(e);
-                }
-            };
-            session.tokens.push(next);
-            session.logits = Some(logits.clone());
-        }
-        drop(session);
+            Ok(Flow::More)
+        };
+        let run = self.tokens(prompt, max_new, params, &mut on_token)?;
+        let reused = run.reused;
+        let window_full = run.window_full;
         // Bytes still waiting for the rest of a character belong to the last token.
         if let (Some(last), Ok(text)) = (
             logprobs.as_mut().and_then(|l| l.last_mut()),
@@ -707,6 +872,51 @@ impl CandleModel {
             top: best,
         })
     }
+}
+
+/// candle's token source: the session's cache brought to `prompt`, then one forward pass per
+/// sampled token until `on_token` is done, `max_new` tokens, or the window is full.
+fn candle_tokens(
+    session: &mut Session,
+    inner: &Inner,
+    prompt: &[u32],
+    max_new: usize,
+    params: &GenParams,
+    on_token: &mut OnToken<'_>,
+) -> Result<Run, LmError> {
+    let ctx = inner.info.context_length;
+    let (mut logits, reused) = session.prepare(prompt, inner.prefill_chunk, &inner.device)?;
+    let mut sampler = Sampler::new(params);
+    let mut run = Run {
+        reused,
+        window_full: false,
+    };
+    for step in 0..max_new {
+        let next = sampler.sample(&logits);
+        if let Flow::Done = on_token(next, &logits)? {
+            break;
+        }
+        if step + 1 == max_new {
+            break;
+        }
+        if session.tokens.len() >= ctx {
+            run.window_full = true;
+            break;
+        }
+        let offset = session.tokens.len();
+        session.logits = None;
+        logits = match session.net.forward(&[next], offset, &inner.device) {
+            Ok(l) => l,
+            Err(e) => {
+                session.reset();
+                session.snapshot = None;
+                return Err(e);
+            }
+        };
+        session.tokens.push(next);
+        session.logits = Some(logits.clone());
+    }
+    Ok(run)
 }
 
 fn push_note(c: &mut Completion, note: String) {

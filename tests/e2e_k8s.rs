@@ -598,3 +598,75 @@ fn an_unreachable_cluster_is_one_clear_error() {
         assert!(records(&tmp.path().join("k8s-unreachable")).is_empty());
     }
 }
+
+/// A mixed predictions file (gold, a no-op patch, an empty patch, a patch that does not apply,
+/// and an instance predicted twice: the last one counts) graded on pods and on Docker: every
+/// instance gets the same outcome and the same per-test report from both.
+#[test]
+fn a_mixed_predictions_file_gets_the_docker_verdicts_on_pods() {
+    if !has_cluster() || !docker_available() {
+        return;
+    }
+    ensure_mini_images();
+    let set = protege_datasets::mini::load().unwrap();
+    let noop = "diff --git a/NOTES.txt b/NOTES.txt\nnew file mode 100644\n--- /dev/null\n+++ b/NOTES.txt\n@@ -0,0 +1 @@\n+notes\n";
+    let broken =
+        "diff --git a/nope.py b/nope.py\n--- a/nope.py\n+++ b/nope.py\n@@ -1 +1 @@\n-x\n+y\n";
+    let mut preds = Vec::new();
+    for (i, t) in set.tasks.iter().enumerate() {
+        let patch = match i % 4 {
+            0 | 1 => t.patch.as_str(),
+            2 => noop,
+            _ if i % 8 == 3 => "",
+            _ => broken,
+        };
+        preds.push(serde_json::json!({"instance_id": t.instance_id, "model_name_or_path": "mixed", "model_patch": patch}));
+    }
+    // Predicted twice: a broken patch first, then gold (the last prediction is the one graded).
+    let twice = &set.tasks[2];
+    preds.insert(
+        0,
+        serde_json::json!({"instance_id": twice.instance_id, "model_name_or_path": "mixed", "model_patch": broken}),
+    );
+    preds.push(serde_json::json!({"instance_id": twice.instance_id, "model_name_or_path": "mixed", "model_patch": twice.patch}));
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("mixed.jsonl");
+    let lines: Vec<String> = preds.iter().map(|v| v.to_string()).collect();
+    std::fs::write(&p, lines.join("\n")).unwrap();
+    let eval = [
+        "eval",
+        "--predictions",
+        p.to_str().unwrap(),
+        "--workers",
+        "4",
+    ];
+    let o = k8s_run(&eval, tmp.path(), "k8s-mixed");
+    assert!(o.status.success(), "{}", text(&o).1);
+    let mut docker_args = eval.to_vec();
+    docker_args.extend(["--sandbox", "docker", "--out", tmp.path().to_str().unwrap()]);
+    docker_args.extend(["--run-id", "docker-mixed"]);
+    let o = protege(&docker_args, tmp.path());
+    assert!(o.status.success(), "{}", text(&o).1);
+    let verdicts = |run: &str| -> std::collections::BTreeMap<String, serde_json::Value> {
+        records(&tmp.path().join(run))
+            .into_iter()
+            .map(|r| {
+                let v = &r["verdict"];
+                (
+                    r["instance_id"].as_str().unwrap().to_string(),
+                    serde_json::json!([v["outcome"], v["report"]]),
+                )
+            })
+            .collect()
+    };
+    let (pods, docker) = (verdicts("k8s-mixed"), verdicts("docker-mixed"));
+    assert_eq!(pods.len(), set.tasks.len());
+    assert_eq!(pods, docker);
+    let outcomes: std::collections::BTreeSet<&str> =
+        pods.values().map(|v| v[0].as_str().unwrap()).collect();
+    for want in ["resolved", "unresolved", "empty_patch"] {
+        assert!(outcomes.contains(want), "no {want} among {outcomes:?}");
+    }
+    assert_eq!(pods[&twice.instance_id][0], "resolved");
+    assert!(run_pods("k8s-mixed").is_empty(), "pods left behind");
+}

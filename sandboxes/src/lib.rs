@@ -11,6 +11,8 @@ pub mod exec;
 pub mod k8s;
 pub mod limits;
 pub mod names;
+#[cfg(any(feature = "docker", feature = "k8s"))]
+mod tarball;
 #[cfg(feature = "wasi")]
 pub mod wasi;
 

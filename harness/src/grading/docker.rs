@@ -9,7 +9,7 @@ use protege_sandboxes::Sandbox;
 use protege_sandboxes::docker::{ContainerLimits, DockerEngine, DockerSandbox, Network};
 
 use super::EvalOutcome;
-use super::sandboxed::{infra, run_in};
+use super::sandboxed::{infra, set_up_then_run};
 use crate::eval_script::eval_script;
 use crate::grading::network::{CA_BUNDLE_PATH, GradingEgress};
 use crate::grading::rules::Rules;
@@ -74,22 +74,16 @@ pub async fn evaluate(
         }
         _ => None,
     };
-    // the task set's start state (SWE-smith: its bug applied) before the model's patch
-    match crate::sets::run_setup(&sandbox, task, false).await {
-        Ok(()) => {
-            let memory = cfg.limits.memory_bytes;
-            run_in(
-                &sandbox,
-                cfg.rules,
-                cfg.test_timeout,
-                memory,
-                patch,
-                &mut out,
-            )
-            .await
-        }
-        Err(e) => out.infra_error = Some(e),
-    }
+    set_up_then_run(
+        &sandbox,
+        task,
+        cfg.rules,
+        cfg.test_timeout,
+        cfg.limits.memory_bytes,
+        patch,
+        &mut out,
+    )
+    .await;
     if let (Some(proxy), Some(ip)) = (proxy, client) {
         out.egress = proxy.take(ip);
     }

@@ -13,7 +13,7 @@ use protege_sandboxes::names::protege_name;
 use protege_sandboxes::{Sandbox, SandboxError};
 
 use super::EvalOutcome;
-use super::sandboxed::{infra, run_in};
+use super::sandboxed::{infra, set_up_then_run};
 use crate::eval_script::eval_script;
 use crate::grader::K8sOptions;
 use crate::grading::rules::Rules;
@@ -84,21 +84,16 @@ pub async fn evaluate(
             return out;
         }
     };
-    match crate::sets::run_setup(&sandbox, task, false).await {
-        Ok(()) => {
-            let memory = cfg.resources.memory_bytes;
-            run_in(
-                &sandbox,
-                cfg.rules,
-                cfg.test_timeout,
-                memory,
-                patch,
-                &mut out,
-            )
-            .await
-        }
-        Err(e) => out.infra_error = Some(e),
-    }
+    set_up_then_run(
+        &sandbox,
+        task,
+        cfg.rules,
+        cfg.test_timeout,
+        cfg.resources.memory_bytes,
+        patch,
+        &mut out,
+    )
+    .await;
     if let Err(e) = sandbox.close().await {
         out.apply_log.push_str(&format!("warning: {e}\n"));
     }

@@ -18,6 +18,23 @@ pub(crate) fn infra(e: &SandboxError) -> Option<(String, String)> {
     Some((e.kind().to_string(), e.to_string()))
 }
 
+/// The task set's start state (SWE-smith: its bug applied) and then, when it was reached, the
+/// model's patch and the tests ([`run_in`]); a set-up that fails is an infrastructure error.
+pub(crate) async fn set_up_then_run(
+    sandbox: &dyn Sandbox,
+    task: &protege_datasets::Task,
+    rules: Rules,
+    test_timeout: Duration,
+    memory_bytes: i64,
+    patch: &str,
+    out: &mut EvalOutcome,
+) {
+    match crate::sets::run_setup(sandbox, task, false).await {
+        Ok(()) => run_in(sandbox, rules, test_timeout, memory_bytes, patch, out).await,
+        Err(e) => out.infra_error = Some(e),
+    }
+}
+
 /// Applies `patch` and runs `out.eval_script` in `sandbox`, filling `out`.
 pub(crate) async fn run_in(
     sandbox: &dyn Sandbox,

@@ -593,35 +593,11 @@ impl Sandbox for PodSandbox {
 
     async fn read_file(&self, path: &str) -> Result<Vec<u8>, SandboxError> {
         let tarball = self.get_tar(path).await?;
-        let mut archive = tar::Archive::new(tarball.as_slice());
-        let mut entries = archive
-            .entries()
-            .map_err(|e| SandboxError::Io(e.to_string()))?;
-        let mut entry = entries
-            .next()
-            .ok_or_else(|| SandboxError::Io(format!("{path}: empty archive")))?
-            .map_err(|e| SandboxError::Io(e.to_string()))?;
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut entry, &mut buf)
-            .map_err(|e| SandboxError::Io(e.to_string()))?;
-        Ok(buf)
+        crate::tarball::first_file(&tarball, path)
     }
 
     async fn diff(&self, base_commit: &str) -> Result<String, SandboxError> {
-        let cmd = format!(
-            "git add -A >/dev/null && git -c core.fileMode=false diff --cached --no-color --no-ext-diff {base_commit}"
-        );
-        let out = self
-            .exec(&cmd, &ExecOptions::with_timeout(Duration::from_secs(120)))
-            .await?;
-        if !out.success() {
-            return Err(SandboxError::Io(format!(
-                "git diff in {}: {}",
-                self.describe(),
-                out.output
-            )));
-        }
-        Ok(out.output)
+        crate::tarball::git_diff(self, base_commit).await
     }
 
     fn describe(&self) -> String {

@@ -12,6 +12,8 @@ pub mod k8s;
 pub mod limits;
 pub mod names;
 #[cfg(any(feature = "docker", feature = "k8s"))]
+mod registry;
+#[cfg(any(feature = "docker", feature = "k8s"))]
 mod tarball;
 #[cfg(feature = "wasi")]
 pub mod wasi;

@@ -1,9 +1,3 @@
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-
-use tokio::sync::Notify;
-
 use bollard::Docker;
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
@@ -11,6 +5,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use crate::SandboxError;
+use crate::registry::Registry;
 
 /// Label put on every container protege creates, so leftovers can be found and removed.
 pub const LABEL: &str = "dev.protege.run";
@@ -20,10 +15,7 @@ pub const LABEL: &str = "dev.protege.run";
 #[derive(Clone)]
 pub struct DockerEngine {
     pub(crate) docker: Docker,
-    live: Arc<Mutex<HashSet<String>>>,
-    /// Container creations under way; `remove_all` waits for them, since a creation cut off by
-    /// cancellation still makes a container on the engine's side.
-    creating: Arc<(AtomicUsize, Notify)>,
+    live: Registry,
 }
 
 fn not_running(detail: impl std::fmt::Display) -> SandboxError {
@@ -43,8 +35,7 @@ impl DockerEngine {
         docker.ping().await.map_err(not_running)?;
         Ok(DockerEngine {
             docker,
-            live: Arc::default(),
-            creating: Arc::new((AtomicUsize::new(0), Notify::new())),
+            live: Registry::default(),
         })
     }
 
@@ -59,31 +50,21 @@ impl DockerEngine {
         opts: bollard::query_parameters::CreateContainerOptions,
         body: bollard::models::ContainerCreateBody,
     ) -> Result<String, bollard::errors::Error> {
-        let engine = self.clone();
-        self.creating.0.fetch_add(1, Ordering::SeqCst);
-        let task = tokio::spawn(async move {
-            let r = engine.docker.create_container(Some(opts), body).await;
-            if let Ok(c) = &r {
-                engine.track(&c.id);
-            }
-            engine.creating.0.fetch_sub(1, Ordering::SeqCst);
-            engine.creating.1.notify_waiters();
-            r.map(|c| c.id)
-        });
-        task.await.expect("container creation task panicked")
-    }
-
-    pub(crate) fn track(&self, id: &str) {
-        self.live.lock().expect("lock").insert(id.to_string());
+        let docker = self.docker.clone();
+        let create = async move { docker.create_container(Some(opts), body).await };
+        self.live
+            .create(create, |c| Some(c.id.clone()))
+            .await
+            .map(|c| c.id)
     }
 
     pub(crate) fn untrack(&self, id: &str) {
-        self.live.lock().expect("lock").remove(id);
+        self.live.untrack(id);
     }
 
     /// Number of containers created and not yet removed.
     pub fn live_count(&self) -> usize {
-        self.live.lock().expect("lock").len()
+        self.live.count()
     }
 
     /// Force-removes a container (no graceful stop: a test container holds nothing worth
@@ -120,15 +101,7 @@ impl DockerEngine {
     /// creations under way have finished, then any other container labelled with `run_id`
     /// (one a killed earlier process of the same run left behind).
     pub async fn remove_all(&self, run_id: &str) {
-        loop {
-            let notified = self.creating.1.notified();
-            if self.creating.0.load(Ordering::SeqCst) == 0 {
-                break;
-            }
-            notified.await;
-        }
-        let ids: Vec<String> = self.live.lock().expect("lock").iter().cloned().collect();
-        for id in ids {
+        for id in self.live.settled().await {
             let _ = self.remove(&id).await;
         }
         for id in self.labelled(run_id).await {

@@ -1,5 +1,5 @@
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -8,10 +8,10 @@ use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicySpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Client};
-use tokio::sync::Notify;
 
 use super::labels::{RUN_LABEL, label_value, name_part};
 use crate::SandboxError;
+use crate::registry::Registry;
 
 /// `imagePullPolicy` of the sandbox container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,10 +73,7 @@ pub struct KubeEngine {
     pub(crate) client: Client,
     pub(crate) namespace: String,
     pub(crate) settings: PodSettings,
-    live: Arc<Mutex<HashSet<String>>>,
-    /// Pod creations under way; `remove_all` waits for them (a creation cut off by cancellation
-    /// may still make a pod on the server).
-    creating: Arc<(AtomicUsize, Notify)>,
+    live: Registry,
     /// Requests sent to the API server (exec upgrades included): what a graded instance costs.
     pub(crate) api_calls: Arc<AtomicU64>,
     policies: Arc<Mutex<HashSet<String>>>,
@@ -111,8 +108,7 @@ impl KubeEngine {
             client,
             namespace,
             settings,
-            live: Arc::default(),
-            creating: Arc::new((AtomicUsize::new(0), Notify::new())),
+            live: Registry::default(),
             api_calls: Arc::new(AtomicU64::new(1)),
             policies: Arc::default(),
         })
@@ -181,26 +177,18 @@ impl KubeEngine {
     /// Creates a pod in a task of its own, so that cancelling the caller cannot lose a pod the
     /// server goes on to create; its name is tracked before the count drops.
     pub(crate) async fn create_tracked(&self, pod: Pod) -> Result<String, kube::Error> {
-        let engine = self.clone();
-        self.creating.0.fetch_add(1, Ordering::SeqCst);
         self.count_call();
-        let task = tokio::spawn(async move {
-            let r = engine.pods().create(&PostParams::default(), &pod).await;
-            if let Ok(p) = &r
-                && let Some(name) = &p.metadata.name
-            {
-                engine.live.lock().expect("lock").insert(name.clone());
-            }
-            engine.creating.0.fetch_sub(1, Ordering::SeqCst);
-            engine.creating.1.notify_waiters();
-            r.map(|p| p.metadata.name.unwrap_or_default())
-        });
-        task.await.expect("pod creation task panicked")
+        let pods = self.pods();
+        let create = async move { pods.create(&PostParams::default(), &pod).await };
+        self.live
+            .create(create, |p| p.metadata.name.clone())
+            .await
+            .map(|p| p.metadata.name.unwrap_or_default())
     }
 
     /// Number of pods created and not yet deleted.
     pub fn live_count(&self) -> usize {
-        self.live.lock().expect("lock").len()
+        self.live.count()
     }
 
     /// Deletes a pod at once (grace 0: a test pod holds nothing worth waiting for); a pod that is
@@ -211,7 +199,7 @@ impl KubeEngine {
             .pods()
             .delete(name, &DeleteParams::default().grace_period(0))
             .await;
-        self.live.lock().expect("lock").remove(name);
+        self.live.untrack(name);
         match res {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
@@ -223,15 +211,7 @@ impl KubeEngine {
     /// way have finished, then every other pod labelled with `run_id` (one an earlier, killed
     /// process of the run left behind), and the run's NetworkPolicy.
     pub async fn remove_all(&self, run_id: &str) {
-        loop {
-            let notified = self.creating.1.notified();
-            if self.creating.0.load(Ordering::SeqCst) == 0 {
-                break;
-            }
-            notified.await;
-        }
-        let names: Vec<String> = self.live.lock().expect("lock").iter().cloned().collect();
-        for name in names {
+        for name in self.live.settled().await {
             let _ = self.remove(&name).await;
         }
         let selector = format!("{RUN_LABEL}={}", label_value(run_id));

@@ -230,18 +230,7 @@ fn replayed_trajectory_reproduces_a_fixing_patch() {
     ensure_mini_images();
     let tmp = tempfile::tempdir().unwrap();
     let id = "protege-mini__romanum-1";
-    let step = |response: &str| json!({"action": "", "observation": "", "actor": "slm", "tokens_in": 0, "tokens_out": 0, "ms": 0, "response": response});
-    let mut traj = json!({
-        "instance_id": id, "policy": "scripted", "slm": "none", "exit_reason": "submitted", "patch": "",
-        "steps": [
-            step("Look first.\n```\nsearch_file MAX_VALUE romanum/convert.py\n```"),
-            step("```\nopen romanum/convert.py 20\n```"),
-            step("```\nstr_replace romanum/convert.py\n<<<<<<< SEARCH\n    if not MIN_VALUE <= number < MAX_VALUE:\n=======\n    if not MIN_VALUE <= number <= MAX_VALUE:\n>>>>>>> REPLACE\n```"),
-            step("```\ncreate scratch/note.txt\ntemporary\n```"),
-            step("```\nundo_edit scratch/note.txt\n```"),
-            step("```\nsubmit\n```"),
-        ]
-    });
+    let mut traj = romanum_fix_trajectory();
     let path = tmp.path().join("t.json");
     std::fs::write(&path, traj.to_string()).unwrap();
     // In a WASI workspace (no git: the diff is made on the host) the same actions give a patch

@@ -7,7 +7,10 @@
 mod common;
 
 use std::io::Read;
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -427,14 +430,9 @@ async fn a_test_process_killed_at_the_memory_limit_is_seen() {
 
 /// A run whose pod is deleted mid-evaluation records an infrastructure error and goes on; the
 /// rerun grades that instance again.
-#[test]
-fn a_pod_deleted_mid_run_is_an_infrastructure_error_and_the_rerun_resumes() {
-    if !has_cluster() {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let id = mini_ids()[0].clone();
-    // tests that first wait 20 s, long enough to delete the pod under them for certain
+/// A predictions file whose patches add a conftest.py that waits 20 s before the tests: long
+/// enough to break something under the eval script for certain.
+fn waiting_predictions(dir: &Path, ids: &[String]) -> std::path::PathBuf {
     let wait_py =
         "import time\nt = time.time() + 20\nwhile time.time() < t:\n    time.sleep(0.1)\n";
     let patch = format!(
@@ -444,13 +442,45 @@ fn a_pod_deleted_mid_run_is_an_infrastructure_error_and_the_rerun_resumes() {
             .map(|l| format!("+{l}\n"))
             .collect::<String>()
     );
-    let preds = tmp.path().join("wait.jsonl");
-    std::fs::write(
-        &preds,
-        serde_json::json!({"instance_id": id, "model_name_or_path": "wait", "model_patch": patch})
-            .to_string(),
-    )
-    .unwrap();
+    let preds = dir.join("wait.jsonl");
+    let lines: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            serde_json::json!({"instance_id": id, "model_name_or_path": "wait", "model_patch": patch})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(&preds, lines.join("\n") + "\n").unwrap();
+    preds
+}
+
+/// The first pod of the run once its eval script is in place (the run must not end first).
+fn pod_running_its_eval(run_id: &str, child: &mut std::process::Child) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(p) = run_pods(run_id).first() {
+            let ok = std::process::Command::new("kubectl")
+                .args(["exec", p, "--", "sh", "-c", "test -f /eval.sh"])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if ok {
+                return p.clone();
+            }
+        }
+        assert!(child.try_wait().unwrap().is_none(), "run ended early");
+        assert!(Instant::now() < deadline, "no pod of the run in time");
+    }
+}
+
+#[test]
+fn a_pod_deleted_mid_run_is_an_infrastructure_error_and_the_rerun_resumes() {
+    if !has_cluster() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let id = mini_ids()[0].clone();
+    let preds = waiting_predictions(tmp.path(), std::slice::from_ref(&id));
     let run_id = "k8s-midrun";
     let mut child = std::process::Command::new(bin())
         .args([
@@ -473,28 +503,12 @@ fn a_pod_deleted_mid_run_is_an_infrastructure_error_and_the_rerun_resumes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let pods = run_pods(run_id);
-        if let Some(p) = pods.first() {
-            // wait until the eval script runs in it, then delete the pod
-            let ok = std::process::Command::new("kubectl")
-                .args(["exec", p, "--", "sh", "-c", "test -f /eval.sh"])
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false);
-            if ok {
-                let o = std::process::Command::new("kubectl")
-                    .args(["delete", "pod", p, "--grace-period=0", "--force"])
-                    .output()
-                    .unwrap();
-                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-                break;
-            }
-        }
-        assert!(child.try_wait().unwrap().is_none(), "run ended early");
-        assert!(Instant::now() < deadline, "no pod of the run in time");
-    }
+    let p = pod_running_its_eval(run_id, &mut child);
+    let o = std::process::Command::new("kubectl")
+        .args(["delete", "pod", &p, "--grace-period=0", "--force"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let recs = records(&tmp.path().join(run_id));
@@ -515,6 +529,238 @@ fn a_pod_deleted_mid_run_is_an_infrastructure_error_and_the_rerun_resumes() {
     let recs = records(&tmp.path().join(run_id));
     assert_eq!(outcome_of(&recs, &id), "unresolved", "{}", text(&o).1);
     assert!(run_pods(run_id).is_empty(), "pods left behind");
+}
+
+/// A TCP relay standing between protege and the API server: stopping it is the API server going
+/// away as a client sees it (its address refuses, open streams break) without touching the
+/// cluster the other tests share.
+struct Relay {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    /// Listens on 127.0.0.1:`port` (0: any) and forwards every connection to `upstream`.
+    fn start(port: u16, upstream: String) -> Relay {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (stop2, open2) = (stop.clone(), open.clone());
+        let accept = std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let mut open = open2.lock().unwrap();
+                open.push(client.try_clone().unwrap());
+                open.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Relay {
+            port,
+            stop,
+            open,
+            accept: Some(accept),
+        }
+    }
+
+    /// Closes the listener and cuts every open connection.
+    fn stop(mut self) -> u16 {
+        self.stop.store(true, Ordering::SeqCst);
+        // wakes the accept loop so that it sees the flag and drops the listener
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        self.accept.take().unwrap().join().unwrap();
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        self.port
+    }
+}
+
+/// A copy of the test kubeconfig whose server is the relay; the API server's address it names.
+fn kubeconfig_through_relay(dir: &Path) -> (std::path::PathBuf, String, Relay) {
+    let original = std::fs::read_to_string(std::env::var("KUBECONFIG").unwrap()).unwrap();
+    let server = original
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server:"))
+        .expect("the kubeconfig names a server")
+        .trim()
+        .to_string();
+    let upstream = server
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string();
+    let relay = Relay::start(0, upstream.clone());
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        original.replace(&server, &format!("https://127.0.0.1:{}", relay.port)),
+    )
+    .unwrap();
+    (path, upstream, relay)
+}
+
+/// The API server going away while an instance is graded makes that instance and the ones after
+/// it infrastructure errors saying so (not failures of the patch); the run ends instead of
+/// hanging, exits with the infrastructure code, and once the server is back a rerun grades them
+/// and leaves no pod.
+#[test]
+fn the_api_server_going_away_mid_run_is_an_infrastructure_error_and_the_rerun_resumes() {
+    if !has_cluster() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let ids: Vec<String> = mini_ids().into_iter().take(2).collect();
+    let preds = waiting_predictions(tmp.path(), &ids);
+    let (kubeconfig, upstream, relay) = kubeconfig_through_relay(tmp.path());
+    let run_id = "k8s-apiserver-gone";
+    let eval = |stderr: std::fs::File| {
+        std::process::Command::new(bin())
+            .args([
+                "eval",
+                "--predictions",
+                preds.to_str().unwrap(),
+                "--sandbox",
+                "k8s",
+                "--image-pull-policy",
+                &pull_policy(),
+                "--workers",
+                "1",
+                "--out",
+                tmp.path().to_str().unwrap(),
+                "--run-id",
+                run_id,
+                "--timeout",
+                "120",
+            ])
+            .env("KUBECONFIG", &kubeconfig)
+            .current_dir(tmp.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap()
+    };
+    let log = tmp.path().join("stderr.txt");
+    let mut child = eval(std::fs::File::create(&log).unwrap());
+    pod_running_its_eval(run_id, &mut child);
+    let port = relay.stop();
+
+    // bounded: a run that hangs on a vanished API server fails here instead of hanging the suite
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "the run hung after the API server went away:\n{}",
+                std::fs::read_to_string(&log).unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    let recs = records(&tmp.path().join(run_id));
+    assert_eq!(recs.len(), ids.len(), "{stderr}");
+    for id in &ids {
+        assert_eq!(outcome_of(&recs, id), "infra_error", "{stderr}");
+    }
+    for r in &recs {
+        let message = r["verdict"]["infra_error"]["message"]
+            .as_str()
+            .unwrap_or("");
+        assert!(message.contains("API server"), "{r}");
+    }
+
+    // the server back (same address): the rerun grades both and cleans up after itself
+    let relay = Relay::start(port, upstream);
+    let mut child = eval(std::fs::File::create(&log).unwrap());
+    let status = child.wait().unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{stderr}");
+    let recs = records(&tmp.path().join(run_id));
+    for id in &ids {
+        assert_eq!(outcome_of(&recs, id), "unresolved", "{stderr}");
+    }
+    relay.stop();
+    let left = run_pods(run_id);
+    assert!(left.is_empty(), "pods left behind: {left:?}");
+}
+
+/// `replay-trajectory --sandbox k8s` replays in a pod to the patch Docker's replay gives, says it
+/// reproduces the recorded patch once that is the one recorded, and leaves no pod.
+#[test]
+fn a_trajectory_replays_on_a_pod_to_the_docker_patch() {
+    if !has_cluster() || !docker_available() {
+        return;
+    }
+    ensure_mini_images();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut traj = romanum_fix_trajectory();
+    let path = tmp.path().join("t.json");
+    std::fs::write(&path, traj.to_string()).unwrap();
+    let docker = protege(
+        &["replay-trajectory", path.to_str().unwrap(), "--print"],
+        tmp.path(),
+    );
+    let (docker_patch, stderr) = text(&docker);
+    assert_eq!(docker.status.code(), Some(1), "{stderr}");
+    assert!(docker_patch.contains("+    if not MIN_VALUE <= number <= MAX_VALUE:"));
+    let policy = pull_policy();
+    let on_pod = |print: bool| {
+        let mut args = vec![
+            "replay-trajectory",
+            path.to_str().unwrap(),
+            "--sandbox",
+            "k8s",
+            "--image-pull-policy",
+            &policy,
+        ];
+        if print {
+            args.push("--print");
+        }
+        let child = std::process::Command::new(bin())
+            .args(&args)
+            .current_dir(tmp.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let run_id = format!("replay-{}", child.id());
+        let out = child.wait_with_output().unwrap();
+        let left = run_pods(&run_id);
+        assert!(left.is_empty(), "pods left behind: {left:?}");
+        out
+    };
+    let o = on_pod(true);
+    let (pod_patch, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert_eq!(pod_patch, docker_patch, "{stderr}");
+
+    traj["patch"] = docker_patch.into();
+    std::fs::write(&path, traj.to_string()).unwrap();
+    let o = on_pod(false);
+    let stderr = text(&o).1;
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("reproduce the submitted patch"), "{stderr}");
 }
 
 #[test]

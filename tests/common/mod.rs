@@ -186,3 +186,20 @@ pub fn gold_edit_actions(id: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// A hand-written text-protocol trajectory for `protege-mini__romanum-1` that fixes it (and
+/// creates, then undoes, a scratch file), with no patch recorded yet.
+pub fn romanum_fix_trajectory() -> serde_json::Value {
+    let step = |response: &str| serde_json::json!({"action": "", "observation": "", "actor": "slm", "tokens_in": 0, "tokens_out": 0, "ms": 0, "response": response});
+    serde_json::json!({
+        "instance_id": "protege-mini__romanum-1", "policy": "scripted", "slm": "none", "exit_reason": "submitted", "patch": "",
+        "steps": [
+            step("Look first.\n```\nsearch_file MAX_VALUE romanum/convert.py\n```"),
+            step("```\nopen romanum/convert.py 20\n```"),
+            step("```\nstr_replace romanum/convert.py\n<<<<<<< SEARCH\n    if not MIN_VALUE <= number < MAX_VALUE:\n=======\n    if not MIN_VALUE <= number <= MAX_VALUE:\n>>>>>>> REPLACE\n```"),
+            step("```\ncreate scratch/note.txt\ntemporary\n```"),
+            step("```\nundo_edit scratch/note.txt\n```"),
+            step("```\nsubmit\n```"),
+        ]
+    })
+}

@@ -87,6 +87,15 @@ fn unreachable(detail: impl std::fmt::Display) -> SandboxError {
     ))
 }
 
+/// A failed API request: the server's own refusal, or, when no answer came at all, that the
+/// API server is gone (so a reader of the record knows the cluster, not the patch, failed).
+pub(crate) fn api_failure(context: impl std::fmt::Display, e: kube::Error) -> SandboxError {
+    SandboxError::EngineUnavailable(match e {
+        kube::Error::Api(_) => format!("{context}: {e}"),
+        e => format!("{context}: the Kubernetes API server did not answer ({e})"),
+    })
+}
+
 impl KubeEngine {
     /// Connects with `KUBECONFIG` (or `~/.kube/config`, or the in-cluster service account) and
     /// checks that the API server answers.
@@ -164,10 +173,13 @@ impl KubeEngine {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 409 => {}
             Err(e) => {
-                return Err(SandboxError::EngineUnavailable(format!(
-                    "creating NetworkPolicy {name} in namespace {}: {e}",
-                    self.namespace
-                )));
+                return Err(api_failure(
+                    format!(
+                        "creating NetworkPolicy {name} in namespace {}",
+                        self.namespace
+                    ),
+                    e,
+                ));
             }
         }
         self.policies.lock().expect("lock").insert(name);
@@ -238,7 +250,7 @@ impl KubeEngine {
             .pods()
             .list(&ListParams::default().labels(&selector))
             .await
-            .map_err(|e| SandboxError::EngineUnavailable(format!("listing pods: {e}")))?;
+            .map_err(|e| api_failure("listing pods", e))?;
         Ok(list
             .items
             .into_iter()

@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Status};
 use kube::api::AttachParams;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::engine::KubeEngine;
+use super::engine::{KubeEngine, api_failure};
 use super::labels::{INSTANCE_LABEL, RUN_LABEL, label_value, name_part};
 use crate::exec::push_capped;
 use crate::{ExecOptions, ExecOutput, Sandbox, SandboxError};
@@ -295,10 +295,13 @@ impl PodSandbox {
         );
         let pod = pod_manifest(engine, &name, image, run_id, instance, resources);
         let name = engine.create_tracked(pod).await.map_err(|e| {
-            SandboxError::EngineUnavailable(format!(
-                "creating a pod from {image} in namespace {}: {e}",
-                engine.namespace
-            ))
+            api_failure(
+                format!(
+                    "creating a pod from {image} in namespace {}",
+                    engine.namespace
+                ),
+                e,
+            )
         })?;
         let sandbox = PodSandbox {
             engine: engine.clone(),
@@ -326,12 +329,7 @@ impl PodSandbox {
                         self.name
                     )));
                 }
-                Err(e) => {
-                    return Err(SandboxError::EngineUnavailable(format!(
-                        "reading pod {}: {e}",
-                        self.name
-                    )));
-                }
+                Err(e) => return Err(api_failure(format!("reading pod {}", self.name), e)),
             };
             if ready(&pod) {
                 return Ok(());
@@ -417,10 +415,15 @@ impl PodSandbox {
             code: None,
             backstop_hit: false,
         };
+        // The status is watched alongside the output: when the stream breaks (the API server
+        // gone), kube's message loop returns early without ending stdout and stderr, so their
+        // reads would wait forever; the status sender it drops is the one sign.
         let collect = async {
             let (mut a, mut b) = ([0u8; 16384], [0u8; 16384]);
             let (mut out_open, mut err_open) = (true, true);
-            while out_open || err_open {
+            let mut status = std::pin::pin!(status);
+            let mut ended = None;
+            while out_open || err_open || ended.is_none() {
                 tokio::select! {
                     n = stdout.read(&mut a), if out_open => match n {
                         Ok(0) | Err(_) => out_open = false,
@@ -430,9 +433,14 @@ impl PodSandbox {
                         Ok(0) | Err(_) => err_open = false,
                         Ok(n) => push_capped(&mut raw.out, &b[..n], limit, &mut raw.truncated),
                     },
+                    s = &mut status, if ended.is_none() => match s {
+                        // the loop ends stdout and stderr after the status: read them out
+                        Some(s) => ended = Some(s),
+                        None => return None,
+                    },
                 }
             }
-            status.await
+            ended
         };
         let finished = tokio::time::timeout(backstop, async {
             tokio::select! {

@@ -548,3 +548,84 @@ fn swe_rebench_shaped_mini() {
         text(&o).1
     );
 }
+
+/// A SWE-Gym-shaped mini (a mini row under one of SWE-Gym's repositories, hydra 1.3): graded by
+/// 2.x's rules, the version SWE-Gym's harness forks, with the fork's install step before the
+/// tests. The gold patch with a conftest.py that makes pytest exit 3 after every test passed
+/// resolves it, as SWE-Gym's grader (which reads only the log) says, where 5.x's rule finds the
+/// log unusable (a non-zero exit with no failure in it).
+#[test]
+fn swe_gym_shaped_mini() {
+    if !docker_available() {
+        return;
+    }
+    ensure_mini_images();
+    let id = "protege-mini__unitconv-1";
+    let mut row = mini_row(id);
+    row["repo"] = "facebookresearch/hydra".into();
+    row["version"] = "1.3".into();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("gym.jsonl");
+    write_jsonl(&data, &[row]);
+    let dataset = format!("swe-gym:{}", data.display());
+    let image = mini_image(id);
+    let out = tmp.path().to_str().unwrap();
+    let common = [
+        "--dataset",
+        dataset.as_str(),
+        "--image-template",
+        image.as_str(),
+        "--grading-network",
+        "none",
+        "--sandbox",
+        "docker",
+        "--out",
+        out,
+    ];
+    fn args<'a>(head: &[&'a str], common: &[&'a str], run_id: &'a str) -> Vec<&'a str> {
+        let mut a: Vec<&str> = head.to_vec();
+        a.extend_from_slice(common);
+        a.extend_from_slice(&["--run-id", run_id]);
+        a
+    }
+    run(
+        &args(&["run", "--policy", "gold"], &common, "gym-gold"),
+        tmp.path(),
+    );
+    let gold = tmp.path().join("gym-gold");
+    assert_eq!(outcome_of(&records(&gold), id), "resolved");
+    let script = fs::read_to_string(gold.join("logs").join(id).join("eval.sh")).unwrap();
+    let install = script
+        .find("\npip install -r requirements/dev.txt; pip install -e .;\n")
+        .unwrap_or_else(|| panic!("hydra's install step: {script}"));
+    assert!(install < script.find("git apply -v -").unwrap(), "{script}");
+    assert!(script.contains("\npytest -rA --tb=long tests/"), "{script}");
+    let manifest: Value =
+        serde_json::from_str(&fs::read_to_string(gold.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["grader"], "swebench-2");
+
+    let exit_3 = "diff --git a/tests/conftest.py b/tests/conftest.py\nnew file mode 100644\n--- /dev/null\n+++ b/tests/conftest.py\n@@ -0,0 +1,2 @@\n+def pytest_sessionfinish(session, exitstatus):\n+    session.exitstatus = 3\n";
+    let gold_patch = fs::read_to_string(mini_dir(id).join("gold.patch")).unwrap();
+    let patch = format!("{gold_patch}{exit_3}");
+    let preds = tmp.path().join("exit3.jsonl");
+    predictions(&preds, &[id], &patch);
+    let preds = preds.to_str().unwrap();
+    run(
+        &args(&["eval", "--predictions", preds], &common, "gym-exit3"),
+        tmp.path(),
+    );
+    let skipped = tmp.path().join("gym-exit3");
+    assert_eq!(outcome_of(&records(&skipped), id), "resolved");
+    run(
+        &args(
+            &["eval", "--predictions", preds, "--grader", "swebench-5"],
+            &common,
+            "gym-exit3-5",
+        ),
+        tmp.path(),
+    );
+    assert_ne!(
+        outcome_of(&records(&tmp.path().join("gym-exit3-5")), id),
+        "resolved"
+    );
+}

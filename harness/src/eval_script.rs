@@ -81,7 +81,11 @@ pub fn swe_bench_eval_script(task: &Task, spec: &Spec, rules: Rules) -> String {
         task.test_patch
     ));
     line(&format!(": '{START_MARKER}'"));
-    let directives = test_directives(task);
+    let directives = if spec.directives {
+        test_directives(task)
+    } else {
+        Vec::new()
+    };
     if directives.is_empty() {
         line(&spec.test_cmd);
     } else {

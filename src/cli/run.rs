@@ -13,6 +13,7 @@ use protege_harness::grader::Engines;
 use protege_harness::grading::rules::GraderChoice;
 use protege_harness::progress::ProgressDisplay;
 use protege_harness::runner::{self, RunConfig, SandboxKind};
+use protege_harness::sets;
 use protege_policies::Policy;
 use protege_policies::agent::{AgentConfig, AgentPolicy, models};
 use protege_policies::agentless::{AgentlessConfig, AgentlessPolicy};
@@ -93,8 +94,10 @@ pub struct CommonRunArgs {
     #[arg(long, default_value_t = 0)]
     pub reruns: usize,
     /// The official harness version whose rules evaluate and grade: swebench-5 (the current
-    /// official rules), swebench-4 (4.1.0), or auto (for new runs: the current ones).
-    #[arg(long, default_value = "swebench-5")]
+    /// official rules), swebench-4 (4.1.0), swebench-2, or auto (the default): the version the
+    /// task set's own harness is (SWE-Gym's fork of 2.0.13: swebench-2; every other set:
+    /// swebench-5).
+    #[arg(long, default_value = "auto")]
     pub grader: String,
     #[command(flatten)]
     pub network: GradingNetworkArgs,
@@ -385,7 +388,7 @@ async fn execute(
     let out_dir = c.out.out.join(&run_id);
     let rules = GraderChoice::parse(&c.grader)
         .map_err(|e| anyhow::anyhow!("--grader: {e}"))?
-        .for_new_runs();
+        .for_new_runs_of(sets::harness_rules(&set.tasks));
     let (grading_network, index) = c.network.settings()?;
     let cfg = RunConfig {
         run_id: run_id.clone(),

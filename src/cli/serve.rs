@@ -122,6 +122,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("--grading-network")?;
     grader.k8s = k8s;
+    // episodes are graded by the rules of the set's own harness, as `run --grader auto` does
+    grader.rules = protege_harness::sets::harness_rules(&set.tasks);
     let events: Arc<dyn EventSink> = match &args.events {
         Some(path) => Arc::new(events_file(path)?),
         None => Arc::new(Fanout::default()),

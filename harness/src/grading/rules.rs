@@ -86,9 +86,15 @@ impl GraderChoice {
 
     /// For new runs, whose logs do not exist yet: `auto` means the current official rules.
     pub fn for_new_runs(self) -> Rules {
+        self.for_new_runs_of(Rules::CURRENT)
+    }
+
+    /// For new runs of a task set whose own harness is the `set` version: `auto` means those
+    /// rules (SWE-Gym's fork of 2.0.13: `swebench-2`).
+    pub fn for_new_runs_of(self, set: Rules) -> Rules {
         match self {
             GraderChoice::Fixed(r) => r,
-            GraderChoice::Auto => Rules::CURRENT,
+            GraderChoice::Auto => set,
         }
     }
 

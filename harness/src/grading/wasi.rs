@@ -47,7 +47,11 @@ pub fn test_command(task: &Task, spec: &Spec) -> Option<String> {
         })?
         .trim();
     let mut line = String::from("pytest");
-    let directives = test_directives(task);
+    let directives = if spec.directives {
+        test_directives(task)
+    } else {
+        Vec::new()
+    };
     for a in args
         .split_whitespace()
         .chain(directives.iter().map(String::as_str))

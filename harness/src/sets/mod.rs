@@ -102,6 +102,12 @@ pub trait TaskSetRules: Send + Sync {
         crate::eval_script::swe_bench_eval_script(task, spec, rules)
     }
 
+    /// The SWE-bench harness version the set's own harness is (or forks), whose rules grade its
+    /// new runs under `--grader auto`.
+    fn harness_rules(&self) -> Rules {
+        Rules::CURRENT
+    }
+
     /// True when the set's logs are graded by SWE-bench's official rules of the chosen version
     /// (`crate::grading::rules`); false when [`parse`](Self::parse) and
     /// [`grade`](Self::grade) are the set's own.
@@ -163,6 +169,18 @@ pub fn for_task(task: &Task) -> &'static dyn TaskSetRules {
         return &swe_bench::SweBench;
     }
     by_name(&task.set).unwrap_or(&swe_bench::SweBench)
+}
+
+/// The rules `--grader auto` grades new runs of `tasks` by: their set's own harness version, or
+/// the current official rules when the tasks come from sets that disagree.
+pub fn harness_rules(tasks: &[Task]) -> Rules {
+    let mut rules = tasks.iter().map(|t| for_task(t).harness_rules());
+    let first = rules.next().unwrap_or(Rules::CURRENT);
+    if rules.all(|r| r == first) {
+        first
+    } else {
+        Rules::CURRENT
+    }
 }
 
 /// The set whose schema an unnamed row follows (SWE-bench's when no set claims it).

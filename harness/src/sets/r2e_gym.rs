@@ -67,8 +67,9 @@ fn key(k: &str) -> String {
 }
 
 /// R2E-Gym's pytest parser: the `short test summary info` part of the log (colour codes and
-/// `\r` removed first), `PASSED|FAILED|ERROR path::Class::test` lines, named by what follows
-/// the first `::`, joined with `.` (`Class.test`).
+/// `\r` removed first), lines holding `PASSED`, `FAILED` or `ERROR` anywhere (the first of
+/// them found, in that order, is the status), named by what follows the first `::`, joined
+/// with `.` (`Class.test`); a line without `::` is recorded under the empty name.
 pub fn parse_log(log: &str) -> StatusMap {
     let log = ANSI_ANY.replace_all(log, "");
     let mut map = StatusMap::new();
@@ -76,11 +77,12 @@ pub fn parse_log(log: &str) -> StatusMap {
         return map;
     };
     for line in summary.trim().split('\n') {
-        let status = if line.starts_with("PASSED") {
+        // anywhere in the line, in this order, as R2E-Gym's parser tests for them
+        let status = if line.contains("PASSED") {
             TestStatus::Passed
-        } else if line.starts_with("FAILED") {
+        } else if line.contains("FAILED") {
             TestStatus::Failed
-        } else if line.starts_with("ERROR") {
+        } else if line.contains("ERROR") {
             TestStatus::Error
         } else {
             continue;
@@ -107,8 +109,9 @@ fn status_name(s: TestStatus) -> &'static str {
     }
 }
 
-/// R2E-Gym's reward over a parsed log: 1 only for the same number of tests, each (non-empty
-/// name) expected with the same status.
+/// R2E-Gym's reward over a parsed log: 1 only for the same number of tests, each expected with
+/// the same status (the empty name too). Where a parsed name is not expected at all, R2E-Gym's
+/// comparison raises (a KeyError) and gives no reward; here it is no match.
 pub fn exact_match(parsed: &StatusMap, expected: &BTreeMap<String, String>) -> bool {
     let parsed: BTreeMap<String, &str> = parsed
         .iter()
@@ -116,11 +119,7 @@ pub fn exact_match(parsed: &StatusMap, expected: &BTreeMap<String, String>) -> b
         .collect();
     let expected: BTreeMap<String, &str> =
         expected.iter().map(|(k, v)| (key(k), v.as_str())).collect();
-    parsed.len() == expected.len()
-        && parsed
-            .iter()
-            .filter(|(k, _)| !k.is_empty())
-            .all(|(k, v)| expected.get(k) == Some(v))
+    parsed.len() == expected.len() && parsed.iter().all(|(k, v)| expected.get(k) == Some(v))
 }
 
 // R2E-Gym's `ParsedCommit` (`commit_models/diff_classes.py`): the fields a patch is written from.
@@ -602,6 +601,24 @@ FAILED r2e_tests/test_1.py::test_three - AssertionError: boom\n\
         assert_eq!(m["TestA.test_one"], TestStatus::Passed);
         assert_eq!(m["test_three"], TestStatus::Failed);
         assert!(parse_log("PASSED a::b\n").is_empty(), "no summary: nothing");
+        // a status word anywhere counts, PASSED first: SWE-bench's rule would read these
+        // lines as a failure and skip the second
+        let quirks = "== short test summary info ==\n\
+FAILED r2e_tests/t.py::test_four - assert 'PASSED' in out\n\
+ERROR collecting r2e_tests/u.py\n";
+        let m = parse_log(quirks);
+        assert_eq!(m["test_four - assert 'PASSED' in out"], TestStatus::Passed);
+        assert_eq!(m[""], TestStatus::Error);
+        assert_eq!(m.len(), 2);
+        let expected: BTreeMap<String, String> =
+            serde_json::from_str(r#"{"test_four": "PASSED", "": "ERROR"}"#).unwrap();
+        assert!(exact_match(&m, &expected));
+        let unnamed_passes: BTreeMap<String, String> =
+            serde_json::from_str(r#"{"test_four": "PASSED", "": "PASSED"}"#).unwrap();
+        assert!(
+            !exact_match(&m, &unnamed_passes),
+            "the empty name is compared too"
+        );
     }
 
     #[test]

@@ -81,17 +81,12 @@ pub fn spec_from_config(task: &Task) -> Result<Spec, String> {
     let parser = parser_by_name(parser_name).ok_or_else(|| {
         format!("field `install_config.log_parser`: unknown parser `{parser_name}`")
     })?;
-    let mut env: Vec<(String, String)> = LOCALE_ENV
+    let env: Vec<(String, String)> = LOCALE_ENV
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let mut pre_test = Vec::new();
-    for c in strings(&cfg, "eval_commands")? {
-        match c.strip_prefix("export ").and_then(|kv| kv.split_once('=')) {
-            Some((k, v)) => env.push((k.to_string(), v.to_string())),
-            None => pre_test.push(c),
-        }
-    }
+    // run as given, exports among them in their place (SWE-rebench's harness keeps the order)
+    let pre_test = strings(&cfg, "eval_commands")?;
     let packages = match cfg.get("packages").and_then(Value::as_str).unwrap_or("") {
         "" => Packages::None,
         "requirements.txt" => Packages::Requirements,
@@ -102,6 +97,7 @@ pub fn spec_from_config(task: &Task) -> Result<Spec, String> {
         repo: task.repo.clone(),
         version: task.version.clone(),
         test_cmd,
+        directives: true,
         parser,
         activate: CONDA_ACTIVATE.iter().map(|s| s.to_string()).collect(),
         pre_test,
@@ -203,10 +199,11 @@ mod tests {
         assert_eq!(s.install, "pip install -e .");
         assert_eq!(s.packages, Packages::Requirements);
         assert_eq!(s.python, "3.10");
-        assert_eq!(s.pre_test, ["make gen"]);
+        // the eval commands run in the order given, an export among them in its place
+        assert_eq!(s.pre_test, ["export A=1", "make gen"]);
         assert_eq!(
             s.env,
-            [("LANG", "C.UTF-8"), ("LC_ALL", "C.UTF-8"), ("A", "1")]
+            [("LANG", "C.UTF-8"), ("LC_ALL", "C.UTF-8")]
                 .map(|(k, v)| (k.to_string(), v.to_string()))
         );
         assert_eq!(
@@ -216,6 +213,7 @@ mod tests {
         let script = SweRebench.eval_script(&t, &s, crate::grading::rules::Rules::Swebench4);
         let lang = script.find("export LANG=C.UTF-8").unwrap();
         assert!(lang < script.find("pip install -e .").unwrap());
+        assert!(script.find("export A=1\nmake gen\n").is_some(), "{script}");
         assert!(script.contains("pytest -rA --color=no"));
     }
 

@@ -33,6 +33,9 @@ pub struct Spec {
     pub version: String,
     /// The test command, to which the test directives are appended.
     pub test_cmd: String,
+    /// Whether the test directives (the test patch's files) follow the test command; not where
+    /// the command names its tests itself (SWE-Gym's mypy: `-k "<cases>"`).
+    pub directives: bool,
     pub parser: LogParser,
     /// Lines that activate the environment, run first and again before the install step
     /// (`source /opt/miniconda3/bin/activate`, `conda activate testbed`; none for the mini set).
@@ -200,6 +203,7 @@ fn mini() -> Spec {
         repo: String::new(),
         version: String::new(),
         test_cmd: "python3 -m pytest -rA -p no:cacheprovider".into(),
+        directives: true,
         parser: LogParser::Pytest,
         activate: Vec::new(),
         pre_test: Vec::new(),
@@ -224,6 +228,7 @@ impl Spec {
             repo: task.repo.clone(),
             version: task.version.clone(),
             test_cmd: test_cmd.into(),
+            directives: true,
             parser,
             activate: Vec::new(),
             pre_test: Vec::new(),
@@ -423,6 +428,7 @@ impl Row {
             repo: family.repo.to_string(),
             version: version.to_string(),
             test_cmd: self.test_cmd.to_string(),
+            directives: true,
             parser: family.parser,
             activate: strings(&CONDA_ACTIVATE),
             pre_test,

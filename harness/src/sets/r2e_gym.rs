@@ -391,9 +391,12 @@ impl TaskSetRules for R2eGym {
             .unwrap_or_default()
     }
 
+    /// As R2E-Gym's environment does: the hidden tests, and the repository's `run_tests.sh`,
+    /// out of the agent's way under /root.
     fn workspace_setup(&self, _task: &Task) -> Option<String> {
         Some(format!(
-            "if [ -d /r2e_tests ]; then mkdir -p /root && rm -rf {HIDDEN} && mv /r2e_tests {HIDDEN}; fi"
+            "if [ -d /r2e_tests ]; then mkdir -p /root && rm -rf {HIDDEN} && mv /r2e_tests {HIDDEN}; fi; \
+             if [ -f /testbed/run_tests.sh ]; then mkdir -p /root && mv /testbed/run_tests.sh /root/run_tests.sh; fi"
         ))
     }
 

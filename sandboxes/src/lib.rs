@@ -66,6 +66,12 @@ pub trait Sandbox: Send + Sync {
     async fn oom_killed(&self) -> bool {
         false
     }
+    /// The part of [`Sandbox::oom_killed`] the engine knows without looking inside (the main
+    /// process's OOM kill, a pod's `OOMKilled`): what is left to ask once the memory cgroup's
+    /// counters were read in the same exec as the tests ([`exec::with_oom_counters`]).
+    async fn engine_saw_oom(&self) -> bool {
+        false
+    }
     /// A short name for logs (`docker:<container>`, `wasi:<dir>`).
     fn describe(&self) -> String;
     /// Releases everything the sandbox holds. Also done on drop, best effort.

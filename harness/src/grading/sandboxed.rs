@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use protege_sandboxes::exec::{split_oom_counters, with_oom_counters};
 use protege_sandboxes::{ExecOptions, Sandbox, SandboxError};
 
 use super::EvalOutcome;
@@ -115,13 +116,20 @@ pub(crate) async fn run_in(
     }
     match sandbox
         .exec(
-            &format!("/bin/bash {EVAL_PATH}"),
+            &with_oom_counters(&format!("/bin/bash {EVAL_PATH}")),
             &ExecOptions::with_timeout(test_timeout),
         )
         .await
     {
-        Ok(r) => {
-            if sandbox.oom_killed().await {
+        Ok(mut r) => {
+            let (output, counted) = split_oom_counters(std::mem::take(&mut r.output));
+            r.output = output;
+            let oom = match counted {
+                Some(true) => true,
+                Some(false) => sandbox.engine_saw_oom().await,
+                None => sandbox.oom_killed().await,
+            };
+            if oom {
                 // A test process was killed at the memory limit: the log is incomplete for a
                 // reason outside the tests, so the run is an infrastructure error, not a verdict.
                 out.infra_error = Some((

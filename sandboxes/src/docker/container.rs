@@ -295,15 +295,14 @@ impl Sandbox for DockerSandbox {
     /// The engine's `OOMKilled` flag covers the container's main process only, so the memory
     /// cgroup's own `oom_kill` counter is read too ([`crate::exec::oom_probe`]).
     async fn oom_killed(&self) -> bool {
-        if self
-            .state()
+        self.engine_saw_oom().await || crate::exec::oom_probe(self).await
+    }
+
+    async fn engine_saw_oom(&self) -> bool {
+        self.state()
             .await
             .and_then(|s| s.oom_killed)
             .unwrap_or(false)
-        {
-            return true;
-        }
-        crate::exec::oom_probe(self).await
     }
 
     /// Cuts a container started with the network off it (the default `bridge` network): a task

@@ -562,13 +562,15 @@ impl Sandbox for PodSandbox {
     }
 
     async fn oom_killed(&self) -> bool {
+        self.engine_saw_oom().await || crate::exec::oom_probe(self).await
+    }
+
+    async fn engine_saw_oom(&self) -> bool {
         self.engine.count_call();
-        if let Ok(Some(p)) = self.engine.pods().get_opt(&self.name).await
-            && matches!(pod_failure(&p, ""), Some(SandboxError::OutOfMemory(_)))
-        {
-            return true;
-        }
-        crate::exec::oom_probe(self).await
+        matches!(
+            self.engine.pods().get_opt(&self.name).await,
+            Ok(Some(p)) if matches!(pod_failure(&p, ""), Some(SandboxError::OutOfMemory(_)))
+        )
     }
 
     async fn write_file(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {

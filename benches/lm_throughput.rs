@@ -258,33 +258,56 @@ mod llama {
         best
     }
 
-    /// `c` sequences started together, each with its own prompt; aggregate decode tokens/s
-    /// from the first token of the earliest to the last token of the latest.
-    fn concurrent(m: &CandleModel, prompt: &[u32], decode: usize, c: usize, round: u32) -> f64 {
-        let results: Vec<(Instant, Instant, usize)> = std::thread::scope(|s| {
+    /// `c` sequences started together, each with its own prompt: (steady, end to end) aggregate
+    /// decode tokens/s. Steady counts the tokens made while every sequence was decoding (from
+    /// the last sequence's first token to the first sequence's last): what batching decode buys.
+    /// End to end runs from the earliest first token to the latest last one, and so also holds
+    /// the later prompts' prefill, which joins the same steps.
+    fn concurrent(
+        m: &CandleModel,
+        prompt: &[u32],
+        decode: usize,
+        c: usize,
+        round: u32,
+    ) -> (f64, f64) {
+        let times: Vec<Vec<Instant>> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..c)
                 .map(|k| {
                     let mut ids = prompt.to_vec();
                     ids[0] = 2000 + round * 64 + k as u32;
                     s.spawn(move || {
-                        let mut first = None;
-                        let mut n = 0usize;
+                        let mut at = Vec::with_capacity(decode + 1);
                         let p = GenParams::greedy(decode + 1);
-                        m.generate_ids(&ids, decode + 1, &p, &mut |_| {
-                            n += 1;
-                            first.get_or_insert_with(Instant::now);
-                        })
-                        .expect("generate");
-                        (first.expect("a token"), Instant::now(), n)
+                        m.generate_ids(&ids, decode + 1, &p, &mut |_| at.push(Instant::now()))
+                            .expect("generate");
+                        assert!(!at.is_empty(), "a token");
+                        at
                     })
                 })
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        let start = results.iter().map(|r| r.0).min().unwrap();
-        let end = results.iter().map(|r| r.1).max().unwrap();
-        let tokens: usize = results.iter().map(|r| r.2 - 1).sum();
-        tokens as f64 / end.duration_since(start).as_secs_f64()
+        let first = |t: &Vec<Instant>| t[0];
+        let last = |t: &Vec<Instant>| *t.last().unwrap();
+        let start = times.iter().map(first).min().unwrap();
+        let end = times.iter().map(last).max().unwrap();
+        let tokens: usize = times.iter().map(|t| t.len() - 1).sum();
+        let end_to_end = tokens as f64 / end.duration_since(start).as_secs_f64();
+        let (from, to) = (
+            times.iter().map(first).max().unwrap(),
+            times.iter().map(last).min().unwrap(),
+        );
+        let steady_tokens = times
+            .iter()
+            .map(|t| t.iter().filter(|&&i| i > from && i <= to).count())
+            .sum::<usize>();
+        let window = to.saturating_duration_since(from).as_secs_f64();
+        let steady = if window > 0.0 {
+            steady_tokens as f64 / window
+        } else {
+            end_to_end
+        };
+        (steady, end_to_end)
     }
 
     /// llama.cpp's own `llama-bench` on the same file: (prefill, decode) tokens/s.
@@ -359,13 +382,16 @@ mod llama {
         );
         let mut one = None;
         for (round, &c) in levels.iter().enumerate() {
-            let agg = (0..repeats)
+            let (steady, whole) = (0..repeats)
                 .map(|r| concurrent(&m, &ids, decode, c, (round * repeats + r) as u32))
-                .fold(0.0, f64::max);
-            let base = *one.get_or_insert(agg);
+                .fold((0.0, 0.0), |(a, b), (s, w)| {
+                    (f64::max(a, s), f64::max(b, w))
+                });
+            let (base_s, base_w) = *one.get_or_insert((steady, whole));
             println!(
-                "  {c} concurrent sequences: aggregate decode {agg:>7.1} tok/s ({:.2}x one)",
-                agg / base
+                "  {c} concurrent sequences: aggregate decode {steady:>7.1} tok/s while all decode ({:.2}x one), {whole:>7.1} tok/s end to end ({:.2}x one)",
+                steady / base_s,
+                whole / base_w
             );
         }
         if let Ok(bin) = std::env::var("LLAMA_BENCH") {

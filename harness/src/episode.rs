@@ -264,9 +264,9 @@ pub async fn sample(
 }
 
 /// The workspace's diff a finished session recorded, or `None` when it could not be taken
-/// ([`Session::finish`] says so in the exit reason).
+/// ([`Session::finish`] records why).
 fn workspace_patch(t: &Trajectory) -> Option<String> {
-    (!t.exit_reason.contains("diff failed")).then(|| t.patch.clone())
+    t.diff_error.is_none().then(|| t.patch.clone())
 }
 
 /// Grades one attempt and computes its reward: what `submit`, `POST /grade` and each rollout

@@ -4,19 +4,19 @@
 use std::time::Duration;
 
 use protege_datasets::Task;
-use protege_results::{InfraError, Outcome, Report, Verdict};
+use protege_results::{InfraError, InfraKind, Outcome, Report, Verdict};
 #[cfg(feature = "docker")]
 use protege_sandboxes::docker::{DockerEngine, DockerSandbox};
 #[cfg(feature = "k8s")]
 use protege_sandboxes::k8s::{KubeEngine, PodSandbox, PodSettings, PullPolicy};
 use protege_sandboxes::{ContainerLimits, Sandbox, SandboxError};
 
-use crate::grading::EvalOutcome;
 #[cfg(feature = "docker")]
 use crate::grading::docker::{self as docker_grading, DockerEval};
 use crate::grading::network::{GradingEgress, GradingNetwork, IndexSettings};
 use crate::grading::rules::Rules;
 use crate::grading::verdict::{flaky_tests, from_outcome, parse_statuses, precheck};
+use crate::grading::{EvalOutcome, infra_error};
 #[cfg(feature = "docker")]
 use crate::images;
 use crate::specs::{self, Spec, SpecError};
@@ -453,7 +453,9 @@ impl Grader {
         };
         // the task set's start state (SWE-smith: its bug applied), then what only a workspace
         // gets (R2E-Gym: its hidden tests moved away)
-        if let Err((_, message)) = crate::sets::run_setup(ws.as_ref(), task, true).await {
+        if let Err(InfraError { message, .. }) =
+            crate::sets::run_setup(ws.as_ref(), task, true).await
+        {
             let _ = ws.close().await;
             return Err(SandboxError::Io(message));
         }
@@ -505,8 +507,11 @@ impl Grader {
         }
         let patch = patch.expect("prechecked");
         let (spec, (image, image_id)) = match (&env.spec, &env.env) {
-            (Err(e), _) => return (infra_verdict("no_spec", e.to_string()), Default::default()),
-            (_, Err(e)) => return (infra_verdict(e.kind(), e.to_string()), Default::default()),
+            (Err(e), _) => {
+                let e = InfraError::new(InfraKind::NoSpec, e.to_string());
+                return (infra_verdict(e), Default::default());
+            }
+            (_, Err(e)) => return (infra_verdict(infra_error(e)), Default::default()),
             (Ok(spec), Ok(env)) => (spec, env),
         };
         let eval = self
@@ -621,22 +626,19 @@ impl Grader {
 /// An evaluation that could not start: the infrastructure error is all there is.
 fn infra_outcome(e: &SandboxError) -> EvalOutcome {
     EvalOutcome {
-        infra_error: Some((e.kind().into(), e.to_string())),
+        infra_error: Some(infra_error(e)),
         ..Default::default()
     }
 }
 
-pub fn infra_verdict(kind: &str, message: String) -> Verdict {
+pub fn infra_verdict(e: InfraError) -> Verdict {
     Verdict {
         outcome: Outcome::InfraError,
         report: Report {
             patch_exists: true,
             ..Default::default()
         },
-        infra_error: Some(InfraError {
-            kind: kind.into(),
-            message,
-        }),
+        infra_error: Some(e),
         patch_problem: None,
         flaky: Vec::new(),
     }
@@ -680,9 +682,9 @@ async fn wasi_evaluate(
 #[cfg(not(feature = "wasi"))]
 async fn wasi_evaluate(_: &Task, _: &Spec, _: &str, _: Duration, _: Rules) -> EvalOutcome {
     EvalOutcome {
-        infra_error: Some((
-            "unsupported".into(),
-            "built without the `wasi` feature".into(),
+        infra_error: Some(InfraError::new(
+            InfraKind::Unsupported,
+            "built without the `wasi` feature",
         )),
         ..Default::default()
     }

@@ -50,6 +50,9 @@ pub struct Trajectory {
     pub exit_reason: String,
     /// The submitted patch (the workspace's diff against the base commit).
     pub patch: String,
+    /// Why the workspace's diff could not be taken (then `patch` is empty and not the model's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff_error: Option<String>,
     /// The small model's whole conversation as it last saw it (system, issue, then its replies
     /// and the observations), for trainers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -16,4 +16,4 @@ pub mod verdict;
 
 pub use manifest::GradingNetworkInfo;
 pub use record::{AgentStats, NetworkUse, Record, Stats};
-pub use verdict::{InfraError, Outcome, Report, SuccessFailure, TestsStatus, Verdict};
+pub use verdict::{InfraError, InfraKind, Outcome, Report, SuccessFailure, TestsStatus, Verdict};

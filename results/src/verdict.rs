@@ -75,11 +75,65 @@ impl Outcome {
     }
 }
 
+/// The kinds of infrastructure failure, each named once; a record keeps the name
+/// ([`InfraKind::as_str`]) in `infra_error.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InfraKind {
+    /// No engine to run the sandbox on (Docker down, no cluster).
+    EngineUnavailable,
+    ImageMissing,
+    ImagePull,
+    /// The sandbox went away under the evaluation (container removed, pod deleted or evicted).
+    SandboxDied,
+    /// A process was killed at the sandbox's memory limit.
+    Oom,
+    /// The sandbox itself failed (a WASI trap).
+    SandboxCrash,
+    PathEscape,
+    /// The sandbox cannot run this task (WASI and native code).
+    Unsupported,
+    Io,
+    /// No spec for the task's repository and version.
+    NoSpec,
+    /// The task set's own set-up (SWE-smith's bug) did not reach the start state.
+    SetupFailed,
+    /// The official grader raises on the log, so it would write no report.
+    OfficialGraderRaises,
+}
+
+impl InfraKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InfraKind::EngineUnavailable => "engine_unavailable",
+            InfraKind::ImageMissing => "image_missing",
+            InfraKind::ImagePull => "image_pull",
+            InfraKind::SandboxDied => "sandbox_died",
+            InfraKind::Oom => "oom",
+            InfraKind::SandboxCrash => "sandbox_crash",
+            InfraKind::PathEscape => "path_escape",
+            InfraKind::Unsupported => "unsupported",
+            InfraKind::Io => "io",
+            InfraKind::NoSpec => "no_spec",
+            InfraKind::SetupFailed => "setup_failed",
+            InfraKind::OfficialGraderRaises => "official_grader_raises",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InfraError {
-    /// `image_missing`, `sandbox_died`, `oom`, `sandbox_crash`, `engine_unavailable`, `no_spec`…
+    /// An [`InfraKind`]'s name (records written by other versions may hold others).
     pub kind: String,
     pub message: String,
+}
+
+impl InfraError {
+    pub fn new(kind: InfraKind, message: impl Into<String>) -> InfraError {
+        InfraError {
+            kind: kind.as_str().into(),
+            message: message.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

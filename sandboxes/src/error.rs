@@ -26,20 +26,3 @@ pub enum SandboxError {
     #[error("{0}")]
     Io(String),
 }
-
-impl SandboxError {
-    /// The infrastructure error kind recorded in results.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SandboxError::EngineUnavailable(_) => "engine_unavailable",
-            SandboxError::ImageMissing(_) => "image_missing",
-            SandboxError::ImagePull(_) => "image_pull",
-            SandboxError::Died(_) => "sandbox_died",
-            SandboxError::OutOfMemory(_) => "oom",
-            SandboxError::Crash(_) => "sandbox_crash",
-            SandboxError::PathEscape(_) => "path_escape",
-            SandboxError::Unsupported(_) => "unsupported",
-            SandboxError::Io(_) => "io",
-        }
-    }
-}

@@ -17,6 +17,25 @@ pub mod wasi;
 
 use std::time::Duration;
 
+use protege_results::{InfraError, InfraKind};
+use protege_sandboxes::SandboxError;
+
+/// The record's infrastructure error for a sandbox failure: its kind and message.
+pub fn infra_error(e: &SandboxError) -> InfraError {
+    let kind = match e {
+        SandboxError::EngineUnavailable(_) => InfraKind::EngineUnavailable,
+        SandboxError::ImageMissing(_) => InfraKind::ImageMissing,
+        SandboxError::ImagePull(_) => InfraKind::ImagePull,
+        SandboxError::Died(_) => InfraKind::SandboxDied,
+        SandboxError::OutOfMemory(_) => InfraKind::Oom,
+        SandboxError::Crash(_) => InfraKind::SandboxCrash,
+        SandboxError::PathEscape(_) => InfraKind::PathEscape,
+        SandboxError::Unsupported(_) => InfraKind::Unsupported,
+        SandboxError::Io(_) => InfraKind::Io,
+    };
+    InfraError::new(kind, e.to_string())
+}
+
 /// What running the evaluation of one patch produced, before grading.
 #[derive(Debug, Clone, Default)]
 pub struct EvalOutcome {
@@ -32,8 +51,8 @@ pub struct EvalOutcome {
     pub test_duration: Duration,
     /// The test command hit its deadline.
     pub timed_out: bool,
-    /// An infrastructure failure (kind, message): image missing, sandbox died, OOM, trap.
-    pub infra_error: Option<(String, String)>,
+    /// An infrastructure failure: image missing, sandbox died, OOM, trap.
+    pub infra_error: Option<InfraError>,
     /// Identifies the environment the tests ran in (image id, module sha256), for cache keys.
     pub environment_id: String,
     /// What the evaluation tried to reach through the grading egress proxy (`index`).

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use protege_results::{InfraError, InfraKind};
 use protege_sandboxes::exec::{split_oom_counters, with_oom_counters};
 use protege_sandboxes::{ExecOptions, Sandbox, SandboxError};
 
@@ -15,8 +16,8 @@ use crate::grading::rules::Rules;
 const PATCH_PATH: &str = "/tmp/patch.diff";
 const EVAL_PATH: &str = "/eval.sh";
 
-pub(crate) fn infra(e: &SandboxError) -> Option<(String, String)> {
-    Some((e.kind().to_string(), e.to_string()))
+pub(crate) fn infra(e: &SandboxError) -> Option<InfraError> {
+    Some(super::infra_error(e))
 }
 
 /// The task set's start state (SWE-smith: its bug applied) and then, when it was reached, the
@@ -132,8 +133,8 @@ pub(crate) async fn run_in(
             if oom {
                 // A test process was killed at the memory limit: the log is incomplete for a
                 // reason outside the tests, so the run is an infrastructure error, not a verdict.
-                out.infra_error = Some((
-                    "oom".into(),
+                out.infra_error = Some(InfraError::new(
+                    InfraKind::Oom,
                     format!(
                         "a test process hit the sandbox's memory limit ({} MiB)",
                         memory_bytes >> 20

@@ -1,7 +1,7 @@
 //! From an evaluation's outcome to a verdict, the same way for every sandbox.
 
 use protege_datasets::Task;
-use protege_results::{InfraError, Outcome, Report, Verdict};
+use protege_results::{InfraError, InfraKind, Outcome, Report, Verdict};
 
 use super::EvalOutcome;
 use super::report::StatusMap;
@@ -71,12 +71,9 @@ pub fn from_outcome(task: &Task, spec: &Spec, out: &EvalOutcome, rules: Rules) -
         patch_successfully_applied: out.applied == Some(true),
         ..Default::default()
     };
-    if let Some((kind, message)) = &out.infra_error {
+    if let Some(e) = &out.infra_error {
         let mut v = verdict(Outcome::InfraError, report);
-        v.infra_error = Some(InfraError {
-            kind: kind.clone(),
-            message: message.clone(),
-        });
+        v.infra_error = Some(e.clone());
         return v;
     }
     if out.applied != Some(true) {
@@ -102,7 +99,7 @@ pub fn from_outcome(task: &Task, spec: &Spec, out: &EvalOutcome, rules: Rules) -
                 verdict(outcome, report)
             }
             // The official run writes no report: protege's nearest class is a harness failure.
-            Err(why) => infra_verdict_from(report, "official_grader_raises", why),
+            Err(why) => infra_verdict_from(report, InfraKind::OfficialGraderRaises, why),
         };
     }
     let mut report = report;
@@ -124,12 +121,9 @@ pub fn from_outcome(task: &Task, spec: &Spec, out: &EvalOutcome, rules: Rules) -
     verdict(outcome, report)
 }
 
-fn infra_verdict_from(report: Report, kind: &str, message: &str) -> Verdict {
+fn infra_verdict_from(report: Report, kind: InfraKind, message: &str) -> Verdict {
     let mut v = verdict(Outcome::InfraError, report);
-    v.infra_error = Some(InfraError {
-        kind: kind.into(),
-        message: message.into(),
-    });
+    v.infra_error = Some(InfraError::new(kind, message));
     v
 }
 

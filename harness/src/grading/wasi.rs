@@ -10,13 +10,14 @@
 use std::time::Duration;
 
 use protege_datasets::{Task, mini};
+use protege_results::{InfraError, InfraKind};
 use protege_sandboxes::wasi::{PYTEST_WASI_ARGS, WasiLimits, WasiSandbox};
 use protege_sandboxes::{ExecOptions, Sandbox, SandboxError};
 
 use super::EvalOutcome;
 use crate::eval_script::{END_MARKER, START_MARKER};
 use crate::grading::rules::{Rules, TEST_EXIT_CODE};
-use crate::patch::apply::{ApplyOptions, apply_patch};
+use crate::patch::apply::{ApplyError, ApplyOptions, apply_patch};
 use crate::specs::{DETERMINISM_ENV, Spec, test_directives, test_files};
 
 /// The apply methods, in the order tried (the official harness's cascade, without git's
@@ -31,8 +32,8 @@ pub fn environment_id() -> Result<String, SandboxError> {
     Ok(protege_sandboxes::wasi::environment_id())
 }
 
-fn infra(e: &SandboxError) -> Option<(String, String)> {
-    Some((e.kind().to_string(), e.to_string()))
+fn infra(e: &SandboxError) -> Option<InfraError> {
+    Some(super::infra_error(e))
 }
 
 /// The WASI command line for the spec's test command: its pytest arguments, then the
@@ -89,8 +90,8 @@ pub async fn evaluate(
         ..Default::default()
     };
     if !mini::is_mini(&task.instance_id) {
-        out.infra_error = Some((
-            "unsupported".into(),
+        out.infra_error = Some(InfraError::new(
+            InfraKind::Unsupported,
             format!(
                 "{}: WASI can only materialise built-in tasks without a git checkout; use --sandbox docker",
                 task.instance_id
@@ -99,8 +100,8 @@ pub async fn evaluate(
         return out;
     }
     if !spec.wasi_ok {
-        out.infra_error = Some((
-            "unsupported".into(),
+        out.infra_error = Some(InfraError::new(
+            InfraKind::Unsupported,
             format!(
                 "{}: its tests need processes or native code, which WASI does not have",
                 task.instance_id
@@ -109,8 +110,8 @@ pub async fn evaluate(
         return out;
     }
     let Some(command) = test_command(task, spec) else {
-        out.infra_error = Some((
-            "unsupported".into(),
+        out.infra_error = Some(InfraError::new(
+            InfraKind::Unsupported,
             format!(
                 "test command `{}` is not pytest; WASI runs only pytest",
                 spec.test_cmd
@@ -214,8 +215,8 @@ async fn run_in(
                 Err(e) => {
                     out.apply_log
                         .push_str(&format!("Failed to apply patch ({name}): {e}\n"));
-                    if e.kind() == "io" {
-                        out.infra_error = Some(("io".into(), e.to_string()));
+                    if matches!(e, ApplyError::Io { .. }) {
+                        out.infra_error = Some(InfraError::new(InfraKind::Io, e.to_string()));
                         out.applied = None;
                         return;
                     }
@@ -317,9 +318,9 @@ mod tests {
         let spec = for_task(&t).unwrap();
         t.instance_id = "astropy__astropy-12907".into();
         let o = evaluate(&t, &spec, "", Duration::from_secs(10), RULES).await;
-        let (kind, msg) = o.infra_error.unwrap();
-        assert_eq!(kind, "unsupported");
-        assert!(msg.contains("built-in tasks"), "{msg}");
+        let e = o.infra_error.unwrap();
+        assert_eq!(e.kind, InfraKind::Unsupported.as_str());
+        assert!(e.message.contains("built-in tasks"), "{}", e.message);
     }
 
     /// Every mini task under WASI: the gold patch resolves it, an empty patch does not (its
@@ -380,8 +381,8 @@ mod tests {
         let spec = for_task(t).unwrap();
         let bad = "--- a/nope.py\n+++ b/nope.py\n@@ -1 +1 @@\n-x\n+y\n";
         let o = evaluate(t, &spec, bad, Duration::from_secs(60), RULES).await;
-        if let Some((kind, _)) = &o.infra_error {
-            assert_eq!(kind, "engine_unavailable");
+        if let Some(e) = &o.infra_error {
+            assert_eq!(e.kind, InfraKind::EngineUnavailable.as_str());
             eprintln!("SKIPPED: the WASI runtime cannot be fetched here");
             return;
         }

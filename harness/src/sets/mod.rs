@@ -20,6 +20,7 @@ pub mod template;
 
 use protege_datasets::Task;
 use protege_datasets::hub::HubSplit;
+use protege_results::{InfraError, InfraKind};
 use protege_sandboxes::ContainerLimits;
 use protege_sandboxes::names::official_name;
 use serde_json::{Map, Value};
@@ -222,7 +223,7 @@ pub async fn run_setup(
     sandbox: &dyn protege_sandboxes::Sandbox,
     task: &Task,
     workspace: bool,
-) -> Result<(), (String, String)> {
+) -> Result<(), InfraError> {
     use protege_sandboxes::ExecOptions;
     let rules = for_task(task);
     let mut commands = Vec::new();
@@ -232,7 +233,7 @@ pub async fn run_setup(
             sandbox
                 .write_file(path, contents.as_bytes())
                 .await
-                .map_err(|e| (e.kind().to_string(), e.to_string()))?;
+                .map_err(|e| crate::grading::infra_error(&e))?;
         }
         commands.push(setup.command.clone());
     }
@@ -244,10 +245,10 @@ pub async fn run_setup(
         let out = sandbox
             .exec(&command, &opts)
             .await
-            .map_err(|e| (e.kind().to_string(), e.to_string()))?;
+            .map_err(|e| crate::grading::infra_error(&e))?;
         if !out.success() {
-            return Err((
-                "setup_failed".into(),
+            return Err(InfraError::new(
+                InfraKind::SetupFailed,
                 format!(
                     "{} set-up of {} failed (exit {:?}): {command}\n{}",
                     rules.name(),
@@ -262,7 +263,7 @@ pub async fn run_setup(
             sandbox
                 .disconnect_network()
                 .await
-                .map_err(|e| (e.kind().to_string(), e.to_string()))?;
+                .map_err(|e| crate::grading::infra_error(&e))?;
         }
     }
     Ok(())

@@ -463,7 +463,7 @@ impl Session {
         traj.patch = match ws.diff(base_commit).await {
             Ok(d) => d,
             Err(e) => {
-                traj.exit_reason = format!("{}; diff failed: {e}", traj.exit_reason);
+                traj.diff_error = Some(e.to_string());
                 String::new()
             }
         };

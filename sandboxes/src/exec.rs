@@ -81,10 +81,12 @@ pub async fn oom_probe(sandbox: &dyn crate::Sandbox) -> bool {
 
 /// `command` followed, behind a marker, by the memory cgroup's counters, keeping its exit
 /// code: one exec runs the tests and says whether the kernel killed one of them, where a
-/// second would cost an engine round trip per instance.
+/// second would cost an engine round trip per instance. The command's stderr joins its stdout
+/// at the source: the engines carry the two streams apart and may deliver late stderr after the
+/// marker, which would cut it off the log.
 pub fn with_oom_counters(command: &str) -> String {
     format!(
-        "{command}\n__protege_rc=$?; printf '%s' '{OOM_MARK}'; {OOM_COUNTERS}; exit $__protege_rc"
+        "{{ {command}\n}} 2>&1\n__protege_rc=$?; printf '%s' '{OOM_MARK}'; {OOM_COUNTERS}; exit $__protege_rc"
     )
 }
 
@@ -143,12 +145,17 @@ mod tests {
     #[test]
     fn a_command_with_the_counters_keeps_its_output_and_exit_code() {
         let o = std::process::Command::new("bash")
-            .args(["-c", &with_oom_counters("(printf 'a\\nb'; exit 3)")])
+            .args([
+                "-c",
+                &with_oom_counters("(printf 'a\\nb'; printf 'c' >&2; exit 3)"),
+            ])
             .output()
             .unwrap();
         assert_eq!(o.status.code(), Some(3));
+        // stderr came on stdout, before the counters
+        assert!(o.stderr.is_empty());
         let (out, counted) = split_oom_counters(String::from_utf8(o.stdout).unwrap());
-        assert_eq!(out, "a\nb");
+        assert_eq!(out, "a\nbc");
         assert!(counted.is_some());
     }
 

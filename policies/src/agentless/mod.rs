@@ -264,29 +264,64 @@ impl AgentlessPolicy {
         progress: &dyn ProgressSink,
     ) -> Trajectory {
         let cfg = &self.config;
-        // Prompts carry at most `max_prompt_chars` of the issue (retrieval reads all of it).
-        let problem = cut(&task.problem_statement, cfg.max_prompt_chars);
-        let problem = problem.as_str();
-        let full_problem = task.problem_statement.as_str();
-        let timeout = Duration::from_secs(cfg.test_timeout_s);
-        let mut rec = Recorder {
-            model: self.model.as_ref(),
-            progress,
-            traj: Trajectory {
-                instance_id: task.instance_id.clone(),
-                policy: self.name(),
-                slm: self.model.name().to_string(),
-                ..Default::default()
+        let mut p = Pipeline {
+            cfg,
+            ws,
+            // Prompts carry at most `max_prompt_chars` of the issue (retrieval reads all of it).
+            problem: cut(&task.problem_statement, cfg.max_prompt_chars),
+            full_problem: &task.problem_statement,
+            timeout: Duration::from_secs(cfg.test_timeout_s),
+            rec: Recorder {
+                model: self.model.as_ref(),
+                progress,
+                traj: Trajectory {
+                    instance_id: task.instance_id.clone(),
+                    policy: self.name(),
+                    slm: self.model.name().to_string(),
+                    ..Default::default()
+                },
+                stage: None,
             },
-            stage: None,
         };
+        let (repo, top) = match p.localize_files().await {
+            Ok(found) => found,
+            Err(why) => return finish(p.rec, &why),
+        };
+        let (edit_files, context) = p.localize_elements(&repo, &top).await;
+        let mut survivors = p.repair(&repo, &context, &edit_files).await;
+        let reproduction = p.reproduction(&context, !survivors.is_empty()).await;
+        p.validate(&repo, &mut survivors, reproduction).await;
+        let exit = p.select(&survivors);
+        p.rec.traj.exit_reason = exit;
+        p.rec.traj
+    }
+}
 
-        // 1. Files.
-        rec.begin("localize_files");
+/// One run of the pipeline: what every stage reads, and the trajectory they build.
+struct Pipeline<'a> {
+    cfg: &'a AgentlessConfig,
+    ws: &'a dyn Sandbox,
+    /// The issue as prompts carry it (cut at `max_prompt_chars`).
+    problem: String,
+    /// The whole issue, which retrieval reads.
+    full_problem: &'a str,
+    timeout: Duration,
+    rec: Recorder<'a>,
+}
+
+impl Pipeline<'_> {
+    /// Stage 1: The files to edit: the model's choice from the tree, fused with BM25 retrieval.
+    async fn localize_files(&mut self) -> Result<(Repo, Vec<String>), String> {
+        let cfg = self.cfg;
+        let ws = self.ws;
+        let timeout = self.timeout;
+        let full_problem = self.full_problem;
+        let problem = self.problem.as_str();
+        self.rec.begin("localize_files");
         let repo = match Repo::load(ws, cfg.max_files, cfg.max_file_bytes, timeout).await {
             Ok(r) if !r.sources.is_empty() => r,
-            Ok(_) => return finish(rec, "no Python source files in the repository"),
-            Err(e) => return finish(rec, &e),
+            Ok(_) => return Err("no Python source files in the repository".into()),
+            Err(e) => return Err(e),
         };
         let ranking = localize::retrieval_ranking(full_problem, &repo);
         // Files sharing no term with the issue are no evidence for retrieval's side.
@@ -304,7 +339,8 @@ impl AgentlessPolicy {
                 .map(|(p, _)| p.clone())
                 .collect()
         };
-        let reply = rec
+        let reply = self
+            .rec
             .ask(
                 "localize_files",
                 &localize::files_prompt(problem, &repo::render_tree(&shown), cfg.top_files),
@@ -344,11 +380,18 @@ impl AgentlessPolicy {
                 repo.skipped.len()
             ));
         }
-        rec.observe(note.clone());
-        rec.end(note);
+        self.rec.observe(note.clone());
+        self.rec.end(note);
+        Ok((repo, top))
+    }
 
-        // 2. Elements.
-        rec.begin("localize_elements");
+    /// Stage 2: the classes, functions or line ranges in those files, the files they are in,
+    /// and the code around them.
+    async fn localize_elements(&mut self, repo: &Repo, top: &[String]) -> (Vec<String>, String) {
+        let cfg = self.cfg;
+        let full_problem = self.full_problem;
+        let problem = self.problem.as_str();
+        self.rec.begin("localize_elements");
         let files: Vec<(String, Vec<skeleton::Element>, usize)> = top
             .iter()
             .map(|p| {
@@ -357,7 +400,8 @@ impl AgentlessPolicy {
             })
             .collect();
         let skeletons = localize::skeletons(&files, cfg.max_prompt_chars);
-        let reply = rec
+        let reply = self
+            .rec
             .ask(
                 "localize_elements",
                 &localize::elements_prompt(problem, &skeletons),
@@ -366,12 +410,8 @@ impl AgentlessPolicy {
             .await;
         let mut locations = localize::parse_locations(&reply, &files, cfg.max_locations);
         let note = if locations.is_empty() {
-            locations = localize::retrieval_locations(
-                full_problem,
-                &repo,
-                &files,
-                cfg.max_locations.min(3),
-            );
+            locations =
+                localize::retrieval_locations(full_problem, repo, &files, cfg.max_locations.min(3));
             format!(
                 "the model named no class, function or line range of the top files; BM25 over their elements chose: {}",
                 describe(&locations)
@@ -379,8 +419,8 @@ impl AgentlessPolicy {
         } else {
             format!("the model named: {}", describe(&locations))
         };
-        rec.observe(note.clone());
-        rec.end(note);
+        self.rec.observe(note.clone());
+        self.rec.end(note);
         let mut edit_files: Vec<String> = Vec::new();
         for l in &locations {
             if !edit_files.contains(&l.path) {
@@ -388,11 +428,16 @@ impl AgentlessPolicy {
             }
         }
         let context =
-            localize::code_context(&repo, &locations, cfg.context_lines, cfg.max_prompt_chars);
+            localize::code_context(repo, &locations, cfg.context_lines, cfg.max_prompt_chars);
+        (edit_files, context)
+    }
 
-        // 3. Candidates.
-        rec.begin("repair");
-        let messages = repair_prompt(problem, &context);
+    /// Stage 3: Candidate edits, each applied to the localized files; those that apply survive.
+    async fn repair(&mut self, repo: &Repo, context: &str, edit_files: &[String]) -> Vec<Survivor> {
+        let cfg = self.cfg;
+        let problem = self.problem.as_str();
+        self.rec.begin("repair");
+        let messages = repair_prompt(problem, context);
         let default_path = (edit_files.len() == 1).then(|| edit_files[0].as_str());
         let mut survivors: Vec<Survivor> = Vec::new();
         for i in 0..cfg.candidates {
@@ -401,7 +446,10 @@ impl AgentlessPolicy {
             if i == 0 {
                 params.temperature = 0.0;
             }
-            let reply = rec.ask(&format!("repair {i}"), &messages, &params).await;
+            let reply = self
+                .rec
+                .ask(&format!("repair {i}"), &messages, &params)
+                .await;
             let mut cand = Candidate {
                 index: i,
                 temperature: params.temperature,
@@ -409,7 +457,7 @@ impl AgentlessPolicy {
                 ..Candidate::default()
             };
             match edits::parse(&reply, default_path)
-                .and_then(|e| edits::apply(&repo.contents, &e, &edit_files))
+                .and_then(|e| edits::apply(&repo.contents, &e, edit_files))
             {
                 Ok(new) => {
                     cand.patch = edits::diff(&repo.contents, &new);
@@ -423,24 +471,32 @@ impl AgentlessPolicy {
                 }
                 Err(why) => cand.fate = format!("dropped: {why}"),
             }
-            rec.observe(cand.fate.clone());
-            rec.traj.candidates.push(cand);
+            self.rec.observe(cand.fate.clone());
+            self.rec.traj.candidates.push(cand);
         }
-        rec.end(format!(
+        self.rec.end(format!(
             "{} of {} candidates apply to the localized files ({}) and parse",
             survivors.len(),
             cfg.candidates,
-            names(&edit_files)
+            names(edit_files)
         ));
+        survivors
+    }
 
-        // 4. Reproduction test.
+    /// Stage 4: A reproduction test, kept only when it fails before any edit.
+    async fn reproduction(&mut self, context: &str, any_survivor: bool) -> bool {
+        let cfg = self.cfg;
+        let ws = self.ws;
+        let timeout = self.timeout;
+        let problem = self.problem.as_str();
         let mut reproduction = false;
-        if cfg.validate && cfg.reproduction && !survivors.is_empty() {
-            rec.begin("reproduction");
-            let reply = rec
+        if cfg.validate && cfg.reproduction && any_survivor {
+            self.rec.begin("reproduction");
+            let reply = self
+                .rec
                 .ask(
                     "reproduction_test",
-                    &reproduction_prompt(problem, &context),
+                    &reproduction_prompt(problem, context),
                     &cfg.reproduction_params,
                 )
                 .await;
@@ -473,20 +529,27 @@ impl AgentlessPolicy {
                     )
                 }
             };
-            rec.observe(note.clone());
-            rec.end(note);
+            self.rec.observe(note.clone());
+            self.rec.end(note);
         } else {
-            rec.skip(
+            self.rec.skip(
                 "reproduction",
-                skip_reason(cfg, &survivors, cfg.reproduction),
+                skip_reason(cfg, any_survivor, cfg.reproduction),
             );
         }
+        reproduction
+    }
 
-        // 5. Validation.
+    /// Stage 5: Each distinct surviving candidate against the related tests (and the reproduction
+    /// test), the workspace restored after each.
+    async fn validate(&mut self, repo: &Repo, survivors: &mut [Survivor], reproduction: bool) {
+        let cfg = self.cfg;
+        let ws = self.ws;
+        let timeout = self.timeout;
         if cfg.validate && !survivors.is_empty() {
-            rec.begin("validate");
+            self.rec.begin("validate");
             let mut edited: Vec<String> = Vec::new();
-            for s in &survivors {
+            for s in survivors.iter() {
                 for p in s.files.keys() {
                     if !edited.contains(p) {
                         edited.push(p.clone());
@@ -569,8 +632,8 @@ impl AgentlessPolicy {
                     .remove_file(&format!("/testbed/{}", validate::REPRODUCTION_FILE))
                     .await;
             }
-            for s in &survivors {
-                let c = &mut rec.traj.candidates[s.index];
+            for s in survivors.iter() {
+                let c = &mut self.rec.traj.candidates[s.index];
                 c.regressions = s.regressions;
                 c.reproduction_passes = s.reproduction_passes;
             }
@@ -585,13 +648,16 @@ impl AgentlessPolicy {
             if !problems.is_empty() {
                 note.push_str(&format!("; {}", problems.join("; ")));
             }
-            rec.end(note);
+            self.rec.end(note);
         } else {
-            rec.skip("validate", skip_reason(cfg, &survivors, true));
+            self.rec
+                .skip("validate", skip_reason(cfg, !survivors.is_empty(), true));
         }
+    }
 
-        // 6. Selection.
-        rec.begin("select");
+    /// Stage 6: The candidate the surviving ones agree with most; the exit reason.
+    fn select(&mut self, survivors: &[Survivor]) -> String {
+        self.rec.begin("select");
         let entries: Vec<select::Entry> = survivors
             .iter()
             .map(|s| select::Entry {
@@ -609,11 +675,11 @@ impl AgentlessPolicy {
         let exit = match select::select(&entries) {
             Some((winner, votes)) => {
                 for (e, v) in entries.iter().zip(&votes) {
-                    rec.traj.candidates[e.index].votes = Some(*v);
+                    self.rec.traj.candidates[e.index].votes = Some(*v);
                 }
-                let c = &mut rec.traj.candidates[winner];
+                let c = &mut self.rec.traj.candidates[winner];
                 c.fate = "selected".into();
-                rec.traj.patch = c.patch.clone();
+                self.rec.traj.patch = c.patch.clone();
                 format!(
                     "selected candidate {winner} ({} of {} surviving candidates vote for it)",
                     c.votes.unwrap_or(1),
@@ -622,9 +688,8 @@ impl AgentlessPolicy {
             }
             None => "no candidate survived".to_string(),
         };
-        rec.end(exit.clone());
-        rec.traj.exit_reason = exit;
-        rec.traj
+        self.rec.end(exit.clone());
+        exit
     }
 }
 
@@ -640,10 +705,10 @@ fn cut(s: &str, max: usize) -> String {
     format!("{}\n[cut]", &s[..end])
 }
 
-fn skip_reason(cfg: &AgentlessConfig, survivors: &[Survivor], enabled: bool) -> &'static str {
+fn skip_reason(cfg: &AgentlessConfig, any_survivor: bool, enabled: bool) -> &'static str {
     if !cfg.validate || !enabled {
         "turned off in the configuration"
-    } else if survivors.is_empty() {
+    } else if !any_survivor {
         "no candidate survived repair"
     } else {
         "not needed"

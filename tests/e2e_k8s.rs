@@ -59,6 +59,21 @@ fn mini_image(id: &str) -> String {
     common::sets::mini_image(id)
 }
 
+/// A pod of the first mini task's image, labelled with `run_id`, with the namespace's default
+/// resources.
+async fn mini_pod(engine: &KubeEngine, run_id: &str) -> PodSandbox {
+    let id = &mini_ids()[0];
+    PodSandbox::start(
+        engine,
+        &mini_image(id),
+        run_id,
+        id,
+        &PodResources::default(),
+    )
+    .await
+    .unwrap()
+}
+
 /// Pods (not being deleted) of a run, read through the backend's own label.
 fn run_pods(run_id: &str) -> Vec<String> {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -224,16 +239,7 @@ async fn exec_deadline_stops_a_long_command() {
     let Some(engine) = cluster(Duration::from_secs(120)).await else {
         return;
     };
-    let id = &mini_ids()[0];
-    let pod = PodSandbox::start(
-        &engine,
-        &mini_image(id),
-        "k8s-deadline",
-        id,
-        &PodResources::default(),
-    )
-    .await
-    .unwrap();
+    let pod = mini_pod(&engine, "k8s-deadline").await;
     let out = pod
         .exec(
             "echo started; sleep 1000",
@@ -280,16 +286,7 @@ async fn a_tree_of_a_thousand_files_goes_in_and_out_intact() {
     let Some(engine) = cluster(Duration::from_secs(120)).await else {
         return;
     };
-    let id = &mini_ids()[0];
-    let pod = PodSandbox::start(
-        &engine,
-        &mini_image(id),
-        "k8s-tree",
-        id,
-        &PodResources::default(),
-    )
-    .await
-    .unwrap();
+    let pod = mini_pod(&engine, "k8s-tree").await;
     // 1,000 files, 10 MB in all, of varied sizes and pseudo-random bytes, in nested folders
     let mut files = Vec::new();
     let mut seed: u64 = 0x9e3779b97f4a7c15;
@@ -352,16 +349,7 @@ async fn a_pod_deleted_during_exec_is_an_infrastructure_error() {
     let Some(engine) = cluster(Duration::from_secs(120)).await else {
         return;
     };
-    let id = &mini_ids()[0];
-    let pod = PodSandbox::start(
-        &engine,
-        &mini_image(id),
-        "k8s-deleted",
-        id,
-        &PodResources::default(),
-    )
-    .await
-    .unwrap();
+    let pod = mini_pod(&engine, "k8s-deleted").await;
     let name = pod.name().to_string();
     let opts = ExecOptions::default();
     let exec = pod.exec("sleep 600", &opts);

@@ -4,7 +4,7 @@
 use protege_datasets::Task;
 
 use crate::grading::rules::Rules;
-use crate::specs::{DETERMINISM_ENV, Spec, test_directives, test_files};
+use crate::specs::{DETERMINISM_ENV, Spec, test_files};
 
 pub const START_MARKER: &str = ">>>>> Start Test Output";
 pub const END_MARKER: &str = ">>>>> End Test Output";
@@ -81,11 +81,7 @@ pub fn swe_bench_eval_script(task: &Task, spec: &Spec, rules: Rules) -> String {
         task.test_patch
     ));
     line(&format!(": '{START_MARKER}'"));
-    let directives = if spec.directives {
-        test_directives(task)
-    } else {
-        Vec::new()
-    };
+    let directives = spec.test_directives(task);
     if directives.is_empty() {
         line(&spec.test_cmd);
     } else {

@@ -8,8 +8,8 @@ use protege_datasets::Task;
 use protege_sandboxes::Sandbox;
 use protege_sandboxes::docker::{ContainerLimits, DockerEngine, DockerSandbox, Network};
 
-use super::EvalOutcome;
-use super::sandboxed::{infra, set_up_then_run};
+use super::sandboxed::set_up_then_run;
+use super::{EvalOutcome, infra_error};
 use crate::eval_script::eval_script;
 use crate::grading::network::{CA_BUNDLE_PATH, GradingEgress};
 use crate::grading::rules::Rules;
@@ -53,7 +53,7 @@ pub async fn evaluate(
     let sandbox = match DockerSandbox::start(engine, &cfg.image, &cfg.run_id, &limits).await {
         Ok(s) => s,
         Err(e) => {
-            out.infra_error = infra(&e);
+            out.infra_error = Some(infra_error(&e));
             return out;
         }
     };
@@ -61,7 +61,7 @@ pub async fn evaluate(
     if let Some(ca) = &cfg.egress.ca_bundle
         && let Err(e) = sandbox.write_file(CA_BUNDLE_PATH, ca).await
     {
-        out.infra_error = infra(&e);
+        out.infra_error = Some(infra_error(&e));
         let _ = sandbox.close().await;
         return out;
     }

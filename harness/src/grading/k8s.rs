@@ -12,8 +12,8 @@ use protege_sandboxes::k8s::{KubeEngine, PodSandbox};
 use protege_sandboxes::names::protege_name;
 use protege_sandboxes::{Sandbox, SandboxError};
 
-use super::EvalOutcome;
-use super::sandboxed::{infra, set_up_then_run};
+use super::sandboxed::set_up_then_run;
+use super::{EvalOutcome, infra_error};
 use crate::eval_script::eval_script;
 use crate::grader::K8sOptions;
 use crate::grading::rules::Rules;
@@ -80,7 +80,7 @@ pub async fn evaluate(
     {
         Ok(s) => s,
         Err(e) => {
-            out.infra_error = infra(&e);
+            out.infra_error = Some(infra_error(&e));
             return out;
         }
     };

@@ -7,18 +7,14 @@ use std::time::Duration;
 
 use protege_results::{InfraError, InfraKind};
 use protege_sandboxes::exec::{split_oom_counters, with_oom_counters};
-use protege_sandboxes::{ExecOptions, Sandbox, SandboxError};
+use protege_sandboxes::{ExecOptions, Sandbox};
 
-use super::EvalOutcome;
+use super::{EvalOutcome, infra_error};
 use crate::grading::rules::Rules;
 
 /// Where the patch and the eval script are written inside the sandbox.
 const PATCH_PATH: &str = "/tmp/patch.diff";
 const EVAL_PATH: &str = "/eval.sh";
-
-pub(crate) fn infra(e: &SandboxError) -> Option<InfraError> {
-    Some(super::infra_error(e))
-}
 
 /// The task set's start state (SWE-smith: its bug applied) and then, when it was reached, the
 /// model's patch and the tests ([`run_in`]); a set-up that fails is an infrastructure error.
@@ -52,7 +48,7 @@ pub(crate) async fn run_in(
         patch_text.push('\n');
     }
     if let Err(e) = sandbox.write_file(PATCH_PATH, patch_text.as_bytes()).await {
-        out.infra_error = infra(&e);
+        out.infra_error = Some(infra_error(&e));
         return;
     }
     let apply_opts = ExecOptions::with_timeout(Duration::from_secs(300));
@@ -62,7 +58,7 @@ pub(crate) async fn run_in(
             && let Some(cleanup) = rules.cleanup_between_attempts()
             && let Err(e) = sandbox.exec(cleanup, &apply_opts).await
         {
-            out.infra_error = infra(&e);
+            out.infra_error = Some(infra_error(&e));
             return;
         }
         let res = match sandbox
@@ -71,7 +67,7 @@ pub(crate) async fn run_in(
         {
             Ok(r) => r,
             Err(e) => {
-                out.infra_error = infra(&e);
+                out.infra_error = Some(infra_error(&e));
                 return;
             }
         };
@@ -98,7 +94,7 @@ pub(crate) async fn run_in(
             }
             Ok(_) => {}
             Err(e) => {
-                out.infra_error = infra(&e);
+                out.infra_error = Some(infra_error(&e));
                 return;
             }
         }
@@ -112,7 +108,7 @@ pub(crate) async fn run_in(
         .write_file(EVAL_PATH, out.eval_script.as_bytes())
         .await
     {
-        out.infra_error = infra(&e);
+        out.infra_error = Some(infra_error(&e));
         return;
     }
     match sandbox
@@ -151,6 +147,6 @@ pub(crate) async fn run_in(
                 ));
             }
         }
-        Err(e) => out.infra_error = infra(&e),
+        Err(e) => out.infra_error = Some(infra_error(&e)),
     }
 }

@@ -14,11 +14,11 @@ use protege_results::{InfraError, InfraKind};
 use protege_sandboxes::wasi::{PYTEST_WASI_ARGS, WasiLimits, WasiSandbox};
 use protege_sandboxes::{ExecOptions, Sandbox, SandboxError};
 
-use super::EvalOutcome;
+use super::{EvalOutcome, infra_error};
 use crate::eval_script::{END_MARKER, START_MARKER};
 use crate::grading::rules::{Rules, TEST_EXIT_CODE};
 use crate::patch::apply::{ApplyError, ApplyOptions, apply_patch};
-use crate::specs::{DETERMINISM_ENV, Spec, test_directives, test_files};
+use crate::specs::{DETERMINISM_ENV, Spec, test_files};
 
 /// The apply methods, in the order tried (the official harness's cascade, without git's
 /// `--reject`, which never counts as applied there either).
@@ -30,10 +30,6 @@ pub const APPLY_METHODS: &[(&str, ApplyOptions)] = &[
 /// The environment tests run in under WASI (module sha256 and site digest); no preparation.
 pub fn environment_id() -> Result<String, SandboxError> {
     Ok(protege_sandboxes::wasi::environment_id())
-}
-
-fn infra(e: &SandboxError) -> Option<InfraError> {
-    Some(super::infra_error(e))
 }
 
 /// The WASI command line for the spec's test command: its pytest arguments, then the
@@ -48,11 +44,7 @@ pub fn test_command(task: &Task, spec: &Spec) -> Option<String> {
         })?
         .trim();
     let mut line = String::from("pytest");
-    let directives = if spec.directives {
-        test_directives(task)
-    } else {
-        Vec::new()
-    };
+    let directives = spec.test_directives(task);
     for a in args
         .split_whitespace()
         .chain(directives.iter().map(String::as_str))
@@ -123,7 +115,7 @@ pub async fn evaluate(
     let sandbox = match WasiSandbox::open_scratch(WasiLimits::default()).await {
         Ok(s) => s,
         Err(e) => {
-            out.infra_error = infra(&e);
+            out.infra_error = Some(infra_error(&e));
             return out;
         }
     };
@@ -190,7 +182,7 @@ async fn run_in(
 ) {
     let root = sandbox.root().to_owned();
     if let Err(e) = materialise(task, &root) {
-        out.infra_error = infra(&e);
+        out.infra_error = Some(infra_error(&e));
         return;
     }
     // The model patch.
@@ -273,7 +265,7 @@ async fn run_in(
         }
         Err(e) => {
             log.push_str(&format!("[protege: {e}]\n"));
-            out.infra_error = infra(&e);
+            out.infra_error = Some(infra_error(&e));
         }
     }
     log.push_str(&format!("+ : '{END_MARKER}'\n"));

@@ -220,6 +220,16 @@ fn mini() -> Spec {
 }
 
 impl Spec {
+    /// What follows the test command: the test patch's files ([`test_directives`]), unless the
+    /// command names its tests itself.
+    pub fn test_directives(&self, task: &Task) -> Vec<String> {
+        if self.directives {
+            test_directives(task)
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The spec of a task whose image comes built: `test_cmd` run with `parser`, nothing
     /// activated, exported or installed, not runnable under WASI. Task sets with their own
     /// images start from it and set what they add.

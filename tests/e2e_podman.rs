@@ -16,18 +16,7 @@ use common::*;
 /// True when Podman is installed; absent, the test is skipped loudly (a failure under CI,
 /// where `scripts/setup.sh` installs it).
 fn podman_available() -> bool {
-    let ok = Command::new("podman")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "podman is not installed under CI (scripts/setup.sh installs it)"
-        );
-        eprintln!("SKIPPED: podman is not installed (apt-get install podman)");
-    }
-    ok
+    common::registry::tool_available("podman", "podman")
 }
 
 /// A `podman system service` on a socket of its own, stopped on drop.

@@ -18,21 +18,27 @@ pub struct Registry {
     _dir: tempfile::TempDir,
 }
 
-/// The `docker-registry` binary, when installed (`scripts/setup.sh` installs it). Absent: the
-/// caller skips, saying so, except under CI, where it must be there.
-pub fn registry_available() -> bool {
-    let ok = Command::new("docker-registry")
+/// Whether `bin --version` runs (the registry's, Podman's). Absent, the caller skips, saying so, except under CI, where
+/// `scripts/setup.sh` installs the Debian package `package` and its absence is a failure.
+pub fn tool_available(bin: &str, package: &str) -> bool {
+    let ok = Command::new(bin)
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
         assert!(
             std::env::var_os("CI").is_none(),
-            "docker-registry is not installed under CI (scripts/setup.sh installs it)"
+            "{bin} is not installed under CI (scripts/setup.sh installs it)"
         );
-        eprintln!("SKIPPED: docker-registry is not installed (apt-get install docker-registry)");
+        eprintln!("SKIPPED: {bin} is not installed (apt-get install {package})");
     }
     ok
+}
+
+/// The `docker-registry` binary, when installed (`scripts/setup.sh` installs it). Absent: the
+/// caller skips, saying so, except under CI, where it must be there.
+pub fn registry_available() -> bool {
+    tool_available("docker-registry", "docker-registry")
 }
 
 pub fn free_port() -> u16 {

@@ -9,7 +9,6 @@ pub mod grader;
 pub mod grading;
 #[cfg(feature = "docker")]
 pub mod images;
-pub mod parsers;
 /// Unified diffs (the leaf crate `protege-patch`), under the path the harness always used.
 pub use protege_patch as patch;
 pub mod progress;

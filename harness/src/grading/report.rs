@@ -1,32 +1,11 @@
 //! Grading a parsed test log against a task: the official SWE-bench rules and `report.json` shape.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use protege_datasets::Task;
+use protege_testlog::StatusMap;
 
 pub use super::rules::Rules;
-use serde::{Deserialize, Serialize};
-
-/// A test's outcome as a log parser reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum TestStatus {
-    Passed,
-    Failed,
-    Skipped,
-    Error,
-    Xfail,
-}
-
-impl TestStatus {
-    /// PASSED and XFAIL count as passing, as in the official grader.
-    pub fn is_pass(self) -> bool {
-        matches!(self, TestStatus::Passed | TestStatus::Xfail)
-    }
-}
-
-/// Test name → status, as parsed from one log.
-pub type StatusMap = HashMap<String, TestStatus>;
 
 pub use protege_results::verdict::{Report, SuccessFailure, TestsStatus};
 
@@ -51,6 +30,7 @@ pub fn report_json(instance_id: &str, report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protege_testlog::TestStatus;
 
     fn task(f2p: &[&str], p2p: &[&str]) -> Task {
         Task {

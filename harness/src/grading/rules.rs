@@ -28,10 +28,11 @@ use protege_datasets::Task;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::report::{Report, StatusMap, SuccessFailure, TestStatus, TestsStatus, is_resolved};
+use super::report::{Report, SuccessFailure, TestsStatus, is_resolved};
 use crate::eval_script::{END_MARKER, START_MARKER};
-use crate::parsers::pytest::{PROGRESS_ARTEFACT, status_word};
-use crate::parsers::{LogParser, normalize_newlines, py_split};
+use protege_testlog::pytest::{PROGRESS_ARTEFACT, status_word};
+use protege_testlog::{LogParser, TestIds, normalize_newlines, py_split};
+use protege_testlog::{StatusMap, TestStatus};
 
 /// Markers the official harness writes into a log when the run went wrong (every version).
 pub const APPLY_PATCH_FAIL: &str = ">>>>> Patch Apply Failed";
@@ -233,9 +234,17 @@ impl Rules {
         Some(&rest[..end])
     }
 
+    /// How this version's pytest-v2 parser reads a status-first line's test id.
+    fn test_ids(self) -> TestIds {
+        match self {
+            Rules::Swebench5 => TestIds::Whole,
+            Rules::Swebench2 | Rules::Swebench4 => TestIds::FirstWord,
+        }
+    }
+
     /// Parses a log the way this version's parser does.
     pub fn parse_log(self, parser: LogParser, text: &str) -> StatusMap {
-        parser.parse_under(text, self)
+        parser.parse_with(text, self.test_ids())
     }
 
     /// Why the official parser raises on this text (so the official run writes no report), if
@@ -244,7 +253,7 @@ impl Rules {
     /// or ending with a status word.
     fn parser_raises(self, parser: LogParser, text: &str) -> Option<&'static str> {
         if parser == LogParser::SweGymPydantic {
-            return crate::sets::swe_gym::pydantic_raises(text)
+            return protege_testlog::swe_gym_pydantic::raises(text)
                 .then_some("SWE-Gym's pydantic parser raises on a line with a lone status word");
         }
         (self != Rules::Swebench5

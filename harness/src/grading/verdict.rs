@@ -4,10 +4,10 @@ use protege_datasets::Task;
 use protege_results::{InfraError, InfraKind, Outcome, Report, Verdict};
 
 use super::EvalOutcome;
-use super::report::StatusMap;
 use super::rules::{LogRead, Rules};
 use crate::patch::check;
 use crate::specs::Spec;
+use protege_testlog::StatusMap;
 
 fn verdict(outcome: Outcome, report: Report) -> Verdict {
     Verdict {
@@ -153,14 +153,14 @@ mod tests {
 
     #[test]
     fn flaky_tests_are_those_that_change_outcome() {
-        use crate::grading::report::TestStatus::*;
+        use protege_testlog::TestStatus::*;
         let mut task: Task = serde_json::from_value(serde_json::json!({
             "instance_id": "a__b-1", "repo": "a/b", "base_commit": "c", "version": "1",
             "problem_statement": "", "patch": "", "test_patch": "",
             "FAIL_TO_PASS": ["f1", "f2"], "PASS_TO_PASS": ["p1", "p2"]
         }))
         .unwrap();
-        let map = |pairs: &[(&str, crate::grading::report::TestStatus)]| -> StatusMap {
+        let map = |pairs: &[(&str, protege_testlog::TestStatus)]| -> StatusMap {
             pairs.iter().map(|(n, s)| (n.to_string(), *s)).collect()
         };
         let first = map(&[

@@ -26,9 +26,10 @@ use protege_sandboxes::names::official_name;
 use serde_json::{Map, Value};
 
 use crate::eval_script::test_section;
-use crate::grading::report::{StatusMap, TestsStatus, is_resolved, tests_status};
+use crate::grading::report::{TestsStatus, is_resolved, tests_status};
 use crate::grading::rules::Rules;
 use crate::specs::{Spec, SpecError};
+use protege_testlog::StatusMap;
 
 /// Files and a command run in every fresh container of a task before anything else: the
 /// workspace a policy acts in and each grading container. SWE-smith applies its bug patch here.

@@ -28,9 +28,10 @@ use serde_json::{Map, Value};
 
 use super::{Graded, TaskSetRules};
 use crate::eval_script::test_section;
-use crate::grading::report::{StatusMap, SuccessFailure, TestStatus, TestsStatus};
-use crate::parsers::LogParser;
+use crate::grading::report::{SuccessFailure, TestsStatus};
 use crate::specs::{Spec, SpecError};
+use protege_testlog::LogParser;
+use protege_testlog::{StatusMap, TestStatus};
 
 pub struct R2eGym;
 

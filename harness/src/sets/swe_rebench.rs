@@ -10,8 +10,8 @@ use protege_datasets::hub::HubSplit;
 use serde_json::{Map, Value};
 
 use super::TaskSetRules;
-use crate::parsers::LogParser;
 use crate::specs::{CONDA_ACTIVATE, Packages, Spec, SpecError};
+use protege_testlog::LogParser;
 
 pub struct SweRebench;
 

@@ -37,9 +37,10 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 use super::{Graded, Setup, TaskSetRules, diff};
-use crate::grading::report::{StatusMap, SuccessFailure, TestStatus, TestsStatus};
-use crate::parsers::LogParser;
+use crate::grading::report::{SuccessFailure, TestsStatus};
 use crate::specs::{CONDA_ACTIVATE, Spec, SpecError};
+use protege_testlog::LogParser;
+use protege_testlog::{StatusMap, TestStatus};
 
 pub struct SweSmith;
 

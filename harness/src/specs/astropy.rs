@@ -1,7 +1,7 @@
 //! astropy/astropy.
 
 use super::{Family, Pkgs, ROW, Row};
-use crate::parsers::LogParser;
+use protege_testlog::LogParser;
 
 const PIP_MODERN: &[&str] = &[
     "attrs==23.1.0",

@@ -1,7 +1,7 @@
 //! django/django: Django's own runner, test labels instead of paths, a UTF-8 locale.
 
 use super::{Family, Pkgs, ROW, Row};
-use crate::parsers::LogParser;
+use protege_testlog::LogParser;
 
 const TEST: &str = "./tests/runtests.py --verbosity 2 --settings=test_sqlite --parallel 1";
 

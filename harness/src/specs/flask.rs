@@ -1,7 +1,7 @@
 //! pallets/flask.
 
 use super::{Family, Pkgs, ROW, Row};
-use crate::parsers::LogParser;
+use protege_testlog::LogParser;
 
 const PIP_2_0: &[&str] = &[
     "setuptools==70.0.0",

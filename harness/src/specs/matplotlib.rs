@@ -1,7 +1,7 @@
 //! matplotlib/matplotlib: system libraries and a qhull source tarball fetched at build time.
 
 use super::{Family, Pkgs, ROW, Row};
-use crate::parsers::LogParser;
+use protege_testlog::LogParser;
 
 macro_rules! with_qhull {
     ($apt:literal) => {

@@ -23,7 +23,7 @@ mod xarray;
 
 use protege_datasets::Task;
 
-use crate::parsers::LogParser;
+use protege_testlog::LogParser;
 
 /// Everything needed to evaluate one task.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

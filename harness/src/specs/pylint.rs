@@ -1,7 +1,7 @@
 //! pylint-dev/pylint: later versions run with two CPUs.
 
 use super::{Family, Pkgs, ROW, Row};
-use crate::parsers::LogParser;
+use protege_testlog::LogParser;
 
 const BASE: Row = Row {
     packages: Pkgs::Requirements,

@@ -1,7 +1,7 @@
 //! pytest-dev/pytest: each version with the dependency pins of its time.
 
 use super::{Family, ROW, Row};
-use crate::parsers::LogParser;
+use protege_testlog::LogParser;
 
 const PIP_5_0: &[&str] = &[
     "atomicwrites==1.4.1",

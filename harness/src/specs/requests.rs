@@ -1,7 +1,7 @@
 //! psf/requests: installed non-editable.
 
 use super::{Family, Pkgs, ROW, Row};
-use crate::parsers::LogParser;
+use protege_testlog::LogParser;
 
 pub(super) const FAMILY: Family = Family {
     repo: "psf/requests",

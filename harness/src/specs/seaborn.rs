@@ -1,7 +1,7 @@
 //! mwaskom/seaborn.
 
 use super::{Family, ROW, Row};
-use crate::parsers::LogParser;
+use protege_testlog::LogParser;
 
 /// The pins of both rows but pandas.
 macro_rules! pins {

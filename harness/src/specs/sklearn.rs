@@ -1,7 +1,7 @@
 //! scikit-learn/scikit-learn: compiled in place, without build isolation.
 
 use super::{Family, Pkgs, ROW, Row};
-use crate::parsers::LogParser;
+use protege_testlog::LogParser;
 
 const INSTALL: &str = "python -m pip install -v --no-use-pep517 --no-build-isolation -e .";
 

@@ -2,7 +2,7 @@
 //! dependencies capped so they still install.
 
 use super::{Family, ROW, Row};
-use crate::parsers::LogParser;
+use protege_testlog::LogParser;
 
 /// Every version: make tox's pytest print the `-rA` summary.
 macro_rules! pre {

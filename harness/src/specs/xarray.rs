@@ -1,7 +1,7 @@
 //! pydata/xarray: a conda environment file, applied over a fresh environment.
 
 use super::{Family, Pkgs, ROW, Row};
-use crate::parsers::LogParser;
+use protege_testlog::LogParser;
 
 pub(super) const FAMILY: Family = Family {
     repo: "pydata/xarray",

@@ -6,30 +6,21 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use protege_sandboxes::{ExecOptions, Sandbox};
+use protege_testlog::{LogParser, TestStatus};
 
 /// Where the model's reproduction test is written (at the root, so the package imports as it
 /// does from the repository's own tests).
 pub const REPRODUCTION_FILE: &str = "test_protege_reproduction.py";
 
-/// Test id → passed, from pytest's `-rA` summary (PASSED and XFAIL pass; FAILED, ERROR and XPASS
-/// do not; SKIPPED is left out).
+/// Test id → passed, from pytest's `-rA` output as the grader reads it (PASSED and XFAIL pass;
+/// FAILED and ERROR do not; SKIPPED is left out, as it is on both sides of a grade).
 pub fn parse_pytest(output: &str) -> BTreeMap<String, bool> {
-    let mut out = BTreeMap::new();
-    for line in output.lines() {
-        let Some((status, rest)) = line.split_once(' ') else {
-            continue;
-        };
-        let passed = match status {
-            "PASSED" | "XFAIL" => true,
-            "FAILED" | "ERROR" | "XPASS" => false,
-            _ => continue,
-        };
-        let name = rest.split(" - ").next().unwrap_or(rest).trim();
-        if !name.is_empty() {
-            out.insert(name.to_string(), passed);
-        }
-    }
-    out
+    LogParser::Pytest
+        .parse(output)
+        .into_iter()
+        .filter(|(_, status)| *status != TestStatus::Skipped)
+        .map(|(name, status)| (name, status.is_pass()))
+        .collect()
 }
 
 /// The dotted module a source path is imported as (`pkg/sub/mod.py` → `pkg.sub.mod`,

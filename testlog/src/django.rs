@@ -26,7 +26,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::{py_split, py_strip};
-use crate::grading::report::{StatusMap, TestStatus};
+use crate::{StatusMap, TestStatus};
 
 const PASS_SUFFIXES: [&str; 3] = [" ... ok", " ... OK", " ...  OK"];
 

@@ -20,7 +20,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::{py_split, py_strip};
-use crate::grading::report::{StatusMap, TestStatus};
+use crate::{StatusMap, TestStatus};
 
 /// `____ sympy/x/tests/test_y.py:test_z ____` (the official parser's pattern, which also
 /// matches lines that are not headers; those give names no dataset uses).

@@ -20,7 +20,7 @@
 use std::borrow::Cow;
 
 use super::{is_py_space, py_split};
-use crate::grading::report::{StatusMap, TestStatus};
+use crate::{StatusMap, TestStatus};
 
 /// The variant of the pytest format a repository's logs are read with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

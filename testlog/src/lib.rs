@@ -1,4 +1,6 @@
-//! Log parsers: test output → test name → status. One module per log format.
+//! Test logs → test name → status: the log parsers SWE-bench's datasets were graded with, one
+//! module per log format, and the status types they produce. Pure code, so the harness's
+//! grading and the Agentless policy's validation read a log the same way.
 //!
 //! Each parser reads the names the way the SWE-bench datasets spell them (the datasets' test
 //! lists were produced by the official parsers), so a dataset name is found in the map whenever
@@ -9,15 +11,47 @@
 
 pub mod django;
 pub mod pytest;
+pub mod swe_gym_pydantic;
 pub mod sympy;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
-use crate::grading::report::StatusMap;
-use crate::grading::rules::Rules;
+use serde::{Deserialize, Serialize};
+
+/// A test's outcome as a log parser reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TestStatus {
+    Passed,
+    Failed,
+    Skipped,
+    Error,
+    Xfail,
+}
+
+impl TestStatus {
+    /// PASSED and XFAIL count as passing, as in the official grader.
+    pub fn is_pass(self) -> bool {
+        matches!(self, TestStatus::Passed | TestStatus::Xfail)
+    }
+}
+
+/// Test name → status, as parsed from one log.
+pub type StatusMap = HashMap<String, TestStatus>;
+
+/// How a pytest-v2 status-first line's test id is read: the one place the official parsers'
+/// releases differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestIds {
+    /// Cut at the first space (`swebench` 4.x and earlier).
+    FirstWord,
+    /// The whole rest of the line up to ` - ` (`swebench` 5.x), so ids with spaces stay whole.
+    Whole,
+}
 
 /// Which parser reads a repository's test log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogParser {
     /// pytest `-rA` short summary (`STATUS name`) and verbose (`name STATUS [ 50%]`) lines:
@@ -40,7 +74,7 @@ pub enum LogParser {
     /// sympy's `bin/test --verbose`: `test_name ok|F|E` lines and `___ file.py:test ___` headers.
     Sympy,
     /// SWE-Gym's own parser for pydantic (`parse_log_pytest_pydantic` in its SWE-bench fork):
-    /// [`crate::sets::swe_gym::parse_pydantic`].
+    /// [`swe_gym_pydantic::parse`].
     SweGymPydantic,
 }
 
@@ -85,26 +119,25 @@ impl LogParser {
         })
     }
 
-    /// Parses a log (the whole log, or the part between the eval script's markers) under the
-    /// 4.x (and 2.x) rules. Line ends
-    /// are read as Python's text mode reads them: `\r\n` and a lone `\r` both end a line.
+    /// Parses a log (the whole log, or the part between the eval script's markers) as
+    /// `swebench` 4.x (and 2.x) read it. Line ends are read as Python's text mode reads them:
+    /// `\r\n` and a lone `\r` both end a line.
     pub fn parse(self, log: &str) -> StatusMap {
-        self.parse_under(log, Rules::Swebench4)
+        self.parse_with(log, TestIds::FirstWord)
     }
 
-    /// Parses a log as the given rules' version of this parser reads it: only the pytest-v2
-    /// names differ (`swebench` 5.x keeps names with spaces whole; [`pytest::Flavor::V2WholeIds`]).
-    pub fn parse_under(self, log: &str, rules: Rules) -> StatusMap {
+    /// Parses a log reading pytest-v2 test ids as `ids` says ([`pytest::Flavor::V2WholeIds`]).
+    pub fn parse_with(self, log: &str, ids: TestIds) -> StatusMap {
         if self == LogParser::SweGymPydantic {
             // SWE-Gym's parser splits on `\n` only and deletes `\r`: no newline normalising
-            return crate::sets::swe_gym::parse_pydantic(log);
+            return swe_gym_pydantic::parse(log);
         }
         let log = normalize_newlines(log);
         let log = log.as_ref();
         match self {
             LogParser::Pytest => pytest::parse(log, pytest::Flavor::Plain),
             LogParser::PytestOptions => pytest::parse(log, pytest::Flavor::Options),
-            LogParser::PytestV2 if rules == Rules::Swebench5 => {
+            LogParser::PytestV2 if ids == TestIds::Whole => {
                 pytest::parse(log, pytest::Flavor::V2WholeIds)
             }
             LogParser::PytestV2 => pytest::parse(log, pytest::Flavor::V2),
@@ -127,16 +160,16 @@ pub fn normalize_newlines(log: &str) -> Cow<'_, str> {
 
 /// Whitespace as Python's `str.split()` and `str.strip()` see it: Unicode whitespace and the
 /// four ASCII information separators `\x1c`–`\x1f`.
-pub(crate) fn is_py_space(c: char) -> bool {
+pub fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
 }
 
 /// Python's `s.strip()`.
-pub(crate) fn py_strip(s: &str) -> &str {
+pub fn py_strip(s: &str) -> &str {
     s.trim_matches(is_py_space)
 }
 
 /// Python's `s.split()`.
-pub(crate) fn py_split(s: &str) -> impl Iterator<Item = &str> {
+pub fn py_split(s: &str) -> impl Iterator<Item = &str> {
     s.split(is_py_space).filter(|t| !t.is_empty())
 }

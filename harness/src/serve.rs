@@ -113,6 +113,14 @@ fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, ApiError> {
     r.map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
+/// Runs `work` to its end in a task of its own, even if the client leaves mid-way, so a
+/// sandbox is never left half opened, half stepped or half graded.
+async fn detached<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> Result<T, ApiError> {
+    joined(tokio::spawn(work).await)
+}
+
 fn ok(v: impl serde::Serialize) -> ApiResult {
     Ok(axum::Json(v).into_response())
 }
@@ -184,6 +192,25 @@ impl Server {
     fn sandbox(&self, s: Option<&str>) -> Result<SandboxKind, ApiError> {
         s.map(|s| SandboxKind::parse(s).map_err(bad))
             .unwrap_or(Ok(self.cfg.sandbox))
+    }
+
+    /// The task a request names and the sandbox it asks for (the server's when it names none).
+    fn target(&self, id: &str, sandbox: Option<&str>) -> Result<(Task, SandboxKind), ApiError> {
+        Ok((self.task(id)?, self.sandbox(sandbox)?))
+    }
+
+    /// An open episode for one request's exclusive use: busy while another request steps it.
+    fn claim(
+        &self,
+        id: &str,
+    ) -> Result<(Arc<Slot>, tokio::sync::OwnedMutexGuard<Episode>), ApiError> {
+        let slot = self.slot(id)?;
+        let guard = slot
+            .episode
+            .clone()
+            .try_lock_owned()
+            .map_err(|_| busy(id))?;
+        Ok((slot, guard))
     }
 
     fn slot(&self, id: &str) -> Result<Arc<Slot>, ApiError> {
@@ -373,14 +400,13 @@ struct ResetBody {
 
 async fn reset(State(s): State<Shared>, bytes: Bytes) -> ApiResult {
     let b: ResetBody = body("POST /episodes", &bytes)?;
-    let task = s.task(&b.instance_id)?;
-    let sandbox = s.sandbox(b.sandbox.as_deref())?;
+    let (task, sandbox) = s.target(&b.instance_id, b.sandbox.as_deref())?;
     let agent = merge("config", &s.cfg.agent, b.config.as_ref())?;
     // Waiting for a free sandbox is cancelled with the request; opening one is not, so a client
     // that leaves mid-way leaves an episode the reaper closes, never a stray container.
     let permit = s.permit().await;
     let server = s.clone();
-    let opened = tokio::spawn(async move {
+    let answer = detached(async move {
         let actor = b.actor.unwrap_or_else(|| "trainer".into());
         let instance_id = task.instance_id.clone();
         let (ep, messages) = Episode::reset(
@@ -410,7 +436,7 @@ async fn reset(State(s): State<Shared>, bytes: Bytes) -> ApiResult {
         server.episodes.lock().expect("lock").insert(id, slot);
         Ok::<Value, EpisodeError>(answer)
     });
-    ok(joined(opened.await)??)
+    ok(answer.await??)
 }
 
 async fn describe(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
@@ -454,15 +480,9 @@ async fn step(State(s): State<Shared>, Path(id): Path<String>, bytes: Bytes) -> 
         })?,
         _ => Vec::new(),
     };
-    let slot = s.slot(&id)?;
-    let mut guard = slot
-        .episode
-        .clone()
-        .try_lock_owned()
-        .map_err(|_| busy(&id))?;
-    // The step finishes even if the client leaves, so the workspace stays consistent.
+    let (slot, mut guard) = s.claim(&id)?;
     let server = s.clone();
-    let done = tokio::spawn(async move {
+    let done = detached(async move {
         let before = guard.steps().len();
         let r = guard.step(&b.action, calls, &b.usage).await;
         let progress = server.progress(&guard.task().instance_id);
@@ -476,7 +496,7 @@ async fn step(State(s): State<Shared>, Path(id): Path<String>, bytes: Bytes) -> 
         slot.touch();
         r
     });
-    ok(joined(done.await)??)
+    ok(done.await??)
 }
 
 #[derive(Deserialize)]
@@ -491,14 +511,9 @@ struct SubmitBody {
 async fn submit(State(s): State<Shared>, Path(id): Path<String>, bytes: Bytes) -> ApiResult {
     let b: SubmitBody = body("POST /episodes/{id}/submit", &bytes)?;
     let reward = reward_settings(&s.cfg.reward, b.reward.as_ref())?;
-    let slot = s.slot(&id)?;
-    let mut guard = slot
-        .episode
-        .clone()
-        .try_lock_owned()
-        .map_err(|_| busy(&id))?;
+    let (slot, mut guard) = s.claim(&id)?;
     let server = s.clone();
-    let graded = tokio::spawn(async move {
+    let graded = detached(async move {
         let t0 = Instant::now();
         let r = guard.submit(b.patch, &reward).await;
         if let Ok(sub) = &r {
@@ -510,16 +525,16 @@ async fn submit(State(s): State<Shared>, Path(id): Path<String>, bytes: Bytes) -
         drop(slot);
         r
     });
-    ok(joined(graded.await)??)
+    ok(graded.await??)
 }
 
 async fn close(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
     let slot = s.slot(&id)?;
     s.episodes.lock().expect("lock").remove(&id);
-    let closing = tokio::spawn(async move {
+    let _ = detached(async move {
         slot.episode.lock().await.close().await;
-    });
-    let _ = closing.await;
+    })
+    .await;
     ok(json!({ "episode_id": id, "closed": true }))
 }
 
@@ -535,12 +550,11 @@ struct GradeBody {
 
 async fn grade(State(s): State<Shared>, bytes: Bytes) -> ApiResult {
     let b: GradeBody = body("POST /grade", &bytes)?;
-    let task = s.task(&b.instance_id)?;
-    let sandbox = s.sandbox(b.sandbox.as_deref())?;
+    let (task, sandbox) = s.target(&b.instance_id, b.sandbox.as_deref())?;
     let reward = reward_settings(&s.cfg.reward, b.reward.as_ref())?;
     let permit = s.permit().await;
     let server = s.clone();
-    let graded = tokio::spawn(async move {
+    let graded = detached(async move {
         let t0 = Instant::now();
         let env = server.grader.environment(&task, sandbox).await;
         let sub = episode::grade_attempt(&server.grader, &task, &env, b.patch, None, &reward).await;
@@ -548,7 +562,7 @@ async fn grade(State(s): State<Shared>, bytes: Bytes) -> ApiResult {
         server.emit_graded(&sub, t0.elapsed().as_millis() as u64);
         sub
     });
-    let mut sub = joined(graded.await)?;
+    let mut sub = graded.await?;
     sub.trajectory.patch.clear();
     ok(sub)
 }

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::TaskSetRules;
 use crate::grading::rules::Rules;
-use crate::specs::{CONDA_ACTIVATE, Spec, SpecError};
+use crate::specs::{CONDA_ACTIVATE, Directives, Spec, SpecError};
 
 /// SWE-Gym and SWE-Gym Lite: the same rules, two splits.
 pub struct SweGym;
@@ -177,7 +177,11 @@ fn spec(task: &Task) -> Result<Spec, SpecError> {
         activate: CONDA_ACTIVATE.iter().map(|s| s.to_string()).collect(),
         install: fork.install,
         pre_test: fork.pre_test.iter().map(|s| s.to_string()).collect(),
-        directives: !mypy,
+        directives: if mypy {
+            Directives::None
+        } else {
+            Directives::TestPatch
+        },
         ..Spec::prebuilt(task, test_cmd, parser)
     })
 }

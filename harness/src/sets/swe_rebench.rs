@@ -3,14 +3,16 @@
 //! `test_cmd`, `log_parser` (a SWE-bench parser name), `pre_install`, `pip_packages`,
 //! `packages`, `eval_commands`, … — and `LANG=C.UTF-8 LC_ALL=C.UTF-8` before the install and
 //! test commands; images `swerebench/sweb.eval.x86_64.<id, "__" → "_1776_">`. Graded by
-//! SWE-bench's rule.
+//! SWE-bench 4.x's rules, as its harness (a fork of `swebench` 4.0.3) grades, which also leaves
+//! the files a test patch deletes out of the test command.
 
 use protege_datasets::Task;
 use protege_datasets::hub::HubSplit;
 use serde_json::{Map, Value};
 
 use super::TaskSetRules;
-use crate::specs::{CONDA_ACTIVATE, Packages, Spec, SpecError};
+use crate::grading::rules::Rules;
+use crate::specs::{CONDA_ACTIVATE, Directives, Packages, Spec, SpecError};
 use protege_testlog::LogParser;
 
 pub struct SweRebench;
@@ -67,6 +69,20 @@ fn strings(cfg: &Map<String, Value>, key: &str) -> Result<Vec<String>, String> {
     }
 }
 
+/// `install_config.python` as SWE-rebench's harness reads it: a version below 3.6 (which its
+/// environments cannot install) becomes 3.6.
+fn python(v: &Value) -> String {
+    let v = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut parts = v.split('.').map(str::parse::<u32>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) if (major, minor) < (3, 6) => "3.6".into(),
+        _ => v,
+    }
+}
+
 /// The spec `install_config` describes.
 pub fn spec_from_config(task: &Task) -> Result<Spec, String> {
     let cfg = install_config(task)?;
@@ -97,20 +113,14 @@ pub fn spec_from_config(task: &Task) -> Result<Spec, String> {
         repo: task.repo.clone(),
         version: task.version.clone(),
         test_cmd,
-        directives: true,
+        directives: Directives::TestPatchKept,
         parser,
         activate: CONDA_ACTIVATE.iter().map(|s| s.to_string()).collect(),
         pre_test,
         env,
         install: strings(&cfg, "install")?.join(" && "),
         pre_install: strings(&cfg, "pre_install")?,
-        python: cfg
-            .get("python")
-            .map(|v| match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-            .unwrap_or_default(),
+        python: cfg.get("python").map(python).unwrap_or_default(),
         packages,
         pip_packages: strings(&cfg, "pip_packages")?,
         no_use_env: cfg
@@ -123,6 +133,12 @@ pub fn spec_from_config(task: &Task) -> Result<Spec, String> {
 }
 
 impl TaskSetRules for SweRebench {
+    /// Its harness is a fork of `swebench` 4.0.3 that changes only where the parser, test
+    /// command and directives come from.
+    fn harness_rules(&self) -> Rules {
+        Rules::Swebench4
+    }
+
     fn name(&self) -> &'static str {
         "swe-rebench"
     }
@@ -151,6 +167,8 @@ impl TaskSetRules for SweRebench {
             .cloned()
             .ok_or("missing field `install_config`")?;
         t.extra.insert("install_config".into(), cfg);
+        // its harness builds each environment at the task's own commit
+        t.environment_setup_commit = t.base_commit.clone();
         // checked at load, so a bad config is a rejected row, not a failed evaluation
         spec_from_config(&t)?;
         Ok(t)
@@ -210,11 +228,70 @@ mod tests {
             SweRebench.images(&t),
             ["swerebench/sweb.eval.x86_64.owner_1776_repo-12:latest"]
         );
-        let script = SweRebench.eval_script(&t, &s, crate::grading::rules::Rules::Swebench4);
+        assert_eq!(
+            super::super::harness_rules(std::slice::from_ref(&t)),
+            Rules::Swebench4
+        );
+        let script = SweRebench.eval_script(&t, &s, Rules::Swebench4);
         let lang = script.find("export LANG=C.UTF-8").unwrap();
         assert!(lang < script.find("pip install -e .").unwrap());
         assert!(script.find("export A=1\nmake gen\n").is_some(), "{script}");
         assert!(script.contains("pytest -rA --color=no"));
+    }
+
+    #[test]
+    fn old_pythons_become_3_6_and_the_environment_is_built_at_the_base_commit() {
+        for (given, read) in [
+            ("2.7", "3.6"),
+            ("3.5", "3.6"),
+            ("3.6", "3.6"),
+            ("3.11", "3.11"),
+        ] {
+            let t = SweRebench
+                .task_from_row(&row(
+                    serde_json::json!({"test_cmd": "pytest -rA", "python": given}),
+                ))
+                .unwrap();
+            assert_eq!(SweRebench.spec(&t).unwrap().python, read, "{given}");
+            assert_eq!(t.environment_setup_commit, "abc");
+        }
+    }
+
+    /// SWE-rebench's fork names only the test files that remain after the test patch; the
+    /// official harness names a deleted one too.
+    #[test]
+    fn a_test_file_the_test_patch_deletes_is_not_a_directive() {
+        let test_patch = "diff --git a/tests/test_old.py b/tests/test_old.py\n\
+deleted file mode 100644\n\
+--- a/tests/test_old.py\n\
++++ /dev/null\n\
+@@ -1 +0,0 @@\n\
+-def test_x(): pass\n\
+diff --git a/tests/test_new.py b/tests/test_new.py\n\
+new file mode 100644\n\
+--- /dev/null\n\
++++ b/tests/test_new.py\n\
+@@ -0,0 +1 @@\n\
++def test_y(): pass\n\
+diff --git a/tests/data.json b/tests/data.json\n\
+--- a/tests/data.json\n\
++++ b/tests/data.json\n\
+@@ -1 +1 @@\n\
+-1\n\
++2\n";
+        let mut r = row(serde_json::json!({"test_cmd": "pytest -rA"}));
+        r["test_patch"] = test_patch.into();
+        let t = SweRebench.task_from_row(&r).unwrap();
+        let s = SweRebench.spec(&t).unwrap();
+        assert_eq!(s.test_directives(&t), ["tests/test_new.py"]);
+        let official = Spec {
+            directives: Directives::TestPatch,
+            ..s
+        };
+        assert_eq!(
+            official.test_directives(&t),
+            ["tests/test_old.py", "tests/test_new.py"]
+        );
     }
 
     #[test]

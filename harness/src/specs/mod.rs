@@ -25,6 +25,19 @@ use protege_datasets::Task;
 
 use protege_testlog::LogParser;
 
+/// Which test files the eval script names after the test command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Directives {
+    /// Every file the test patch touches, one it deletes included (the official harness).
+    TestPatch,
+    /// As [`Directives::TestPatch`], less the files the test patch deletes (SWE-rebench's
+    /// fork, which would otherwise name a file pytest cannot find).
+    TestPatchKept,
+    /// None: the command names its tests itself (SWE-Gym's mypy: `-k "<cases>"`).
+    None,
+}
+
 /// Everything needed to evaluate one task.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Spec {
@@ -33,9 +46,8 @@ pub struct Spec {
     pub version: String,
     /// The test command, to which the test directives are appended.
     pub test_cmd: String,
-    /// Whether the test directives (the test patch's files) follow the test command; not where
-    /// the command names its tests itself (SWE-Gym's mypy: `-k "<cases>"`).
-    pub directives: bool,
+    /// Which of the test patch's files follow the test command.
+    pub directives: Directives,
     pub parser: LogParser,
     /// Lines that activate the environment, run first and again before the install step
     /// (`source /opt/miniconda3/bin/activate`, `conda activate testbed`; none for the mini set).
@@ -203,7 +215,7 @@ fn mini() -> Spec {
         repo: String::new(),
         version: String::new(),
         test_cmd: "python3 -m pytest -rA -p no:cacheprovider".into(),
-        directives: true,
+        directives: Directives::TestPatch,
         parser: LogParser::Pytest,
         activate: Vec::new(),
         pre_test: Vec::new(),
@@ -223,10 +235,16 @@ impl Spec {
     /// What follows the test command: the test patch's files ([`test_directives`]), unless the
     /// command names its tests itself.
     pub fn test_directives(&self, task: &Task) -> Vec<String> {
-        if self.directives {
-            test_directives(task)
-        } else {
-            Vec::new()
+        match self.directives {
+            Directives::TestPatch => test_directives(task, patch_targets(&task.test_patch)),
+            Directives::TestPatchKept => {
+                let kept = patch_files(&task.test_patch)
+                    .into_iter()
+                    .filter_map(|f| f.target)
+                    .collect();
+                test_directives(task, kept)
+            }
+            Directives::None => Vec::new(),
         }
     }
 
@@ -238,7 +256,7 @@ impl Spec {
             repo: task.repo.clone(),
             version: task.version.clone(),
             test_cmd: test_cmd.into(),
-            directives: true,
+            directives: Directives::TestPatch,
             parser,
             activate: Vec::new(),
             pre_test: Vec::new(),
@@ -282,11 +300,11 @@ pub fn test_files(test_patch: &str) -> Vec<String> {
     out
 }
 
-/// The arguments given to the test command: each file the test patch touches (its `b/` path),
-/// data files (see [`NON_TEST_EXTS`]) left out; for Django, as test labels
-/// (`tests/foo/test_bar.py` → `foo.test_bar`).
-pub fn test_directives(task: &Task) -> Vec<String> {
-    let paths = patch_targets(&task.test_patch)
+/// The arguments given to the test command from the test patch's `paths`: data files (see
+/// [`NON_TEST_EXTS`]) left out; for Django, as test labels (`tests/foo/test_bar.py` →
+/// `foo.test_bar`).
+fn test_directives(task: &Task, paths: Vec<String>) -> Vec<String> {
+    let paths = paths
         .into_iter()
         .filter(|p| !NON_TEST_EXTS.iter().any(|ext| p.ends_with(ext)));
     if task.repo == "django/django" {
@@ -438,7 +456,7 @@ impl Row {
             repo: family.repo.to_string(),
             version: version.to_string(),
             test_cmd: self.test_cmd.to_string(),
-            directives: true,
+            directives: Directives::TestPatch,
             parser: family.parser,
             activate: strings(&CONDA_ACTIVATE),
             pre_test,
@@ -565,7 +583,7 @@ diff --git a/tests/validators/valid_urls.txt b/tests/validators/valid_urls.txt\n
         // django__django-11141
         let t = task("django/django", "3.1", PATCH);
         assert_eq!(
-            test_directives(&t),
+            test_directives(&t, patch_targets(&t.test_patch)),
             [
                 "migrations.test_loader",
                 "migrations.test_migrations_namespace_package.0001_initial"
@@ -573,7 +591,7 @@ diff --git a/tests/validators/valid_urls.txt b/tests/validators/valid_urls.txt\n
         );
         let t = task("sympy/sympy", "1.1", PATCH);
         assert_eq!(
-            test_directives(&t),
+            test_directives(&t, patch_targets(&t.test_patch)),
             [
                 "tests/migrations/test_loader.py",
                 "tests/migrations/test_migrations_namespace_package/0001_initial.py"

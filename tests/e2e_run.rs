@@ -148,3 +148,68 @@ fn test_patch_alone_fails_every_fail_to_pass_test() {
         );
     }
 }
+
+/// With one worker, each instance's grading container starts while the instance before it is
+/// tested, and grades as a fresh one does: every instance but the first is graded in a
+/// container started ahead, with the same verdicts. `--image-lookahead 0` starts none ahead; a
+/// resumed run (every record kept) and a run of refused patches leave no container behind.
+#[test]
+fn grading_containers_start_while_the_instance_before_is_tested() {
+    if !docker_available() {
+        return;
+    }
+    ensure_mini_images();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().to_str().unwrap();
+    let ids = mini_ids()[..4].join(",");
+    let run = |policy: &str, run_id: &str, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--policy",
+            policy,
+            "--workers",
+            "1",
+            "--instances",
+            &ids,
+            "--out",
+            out,
+            "--run-id",
+            run_id,
+        ];
+        args.extend_from_slice(extra);
+        let o = protege(&args, tmp.path());
+        assert!(o.status.success(), "{}", text(&o).1);
+        assert!(
+            protege_containers(run_id).is_empty(),
+            "{run_id}: containers left behind"
+        );
+        records(&tmp.path().join(run_id))
+    };
+    let warm_starts = |recs: &[serde_json::Value]| -> Vec<bool> {
+        recs.iter()
+            .map(|r| r["stats"]["warm_start"].as_bool().unwrap_or(false))
+            .collect()
+    };
+
+    let warm = run("gold", "warm", &[]);
+    assert_eq!(warm.len(), 4);
+    assert!(warm.iter().all(|r| r["verdict"]["outcome"] == "resolved"));
+    // records are appended in the order one worker grades them
+    assert_eq!(warm_starts(&warm), [false, true, true, true]);
+
+    let cold = run("gold", "cold", &["--image-lookahead", "0"]);
+    assert_eq!(warm_starts(&cold), [false; 4]);
+    for (w, c) in warm.iter().zip(&cold) {
+        assert_eq!(w["instance_id"], c["instance_id"]);
+        assert_eq!(w["verdict"], c["verdict"]);
+    }
+
+    // every record kept: nothing graded, nothing started ahead
+    assert_eq!(run("gold", "warm", &[]).len(), 4);
+    let empty = run("empty", "empty", &[]);
+    assert!(
+        empty
+            .iter()
+            .all(|r| r["verdict"]["outcome"] == "empty_patch")
+    );
+}

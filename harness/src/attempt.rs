@@ -64,6 +64,7 @@ pub async fn grade(
             wall_ms: attempt.started.elapsed().as_millis() as u64,
             test_ms: eval.test_duration.as_millis() as u64,
             policy_ms: attempt.policy_ms,
+            warm_start: eval.warm_start,
         },
         agent,
         reward: Some(r),

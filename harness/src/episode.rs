@@ -326,6 +326,7 @@ impl Submission {
                 wall_ms,
                 test_ms: self.test_ms,
                 policy_ms: 0,
+                warm_start: false,
             },
             ..self.record.clone()
         }

@@ -319,6 +319,9 @@ pub struct Grader {
     /// after [`Grader::new`], which starts with the defaults.
     #[cfg(feature = "docker")]
     pub images: std::sync::Arc<images::pipeline::ImagePipeline>,
+    /// Grading containers started ahead of their instance ([`Grader::start_ahead`]).
+    #[cfg(feature = "docker")]
+    warm: crate::grading::warm::WarmStarts,
 }
 
 impl Grader {
@@ -340,6 +343,8 @@ impl Grader {
             egress: GradingEgress::default(),
             #[cfg(feature = "docker")]
             images: Default::default(),
+            #[cfg(feature = "docker")]
+            warm: Default::default(),
         }
     }
 
@@ -569,7 +574,16 @@ impl Grader {
             Ok(e) => e,
             Err(e) => return infra_outcome(&e),
         };
-        let dcfg = DockerEval {
+        self.start_successor(engine, task);
+        // a rerun (flaky tests) finds the container started ahead already taken
+        let warm = self.warm.take(&task.instance_id, image).await;
+        let dcfg = self.docker_eval(image, image_id);
+        docker_grading::evaluate(engine, &dcfg, task, spec, patch, warm).await
+    }
+
+    #[cfg(feature = "docker")]
+    fn docker_eval(&self, image: &str, image_id: &str) -> DockerEval {
+        DockerEval {
             image: image.to_string(),
             image_id: image_id.to_string(),
             run_id: self.run_id.clone(),
@@ -577,8 +591,52 @@ impl Grader {
             test_timeout: self.test_timeout,
             rules: self.rules,
             egress: self.egress.clone(),
+        }
+    }
+
+    /// Names `task`'s successor, whose grading container starts (from its image, pulled if
+    /// need be) when `task`'s evaluation begins; the runner names only Docker tasks whose spec
+    /// resolves.
+    #[cfg(feature = "docker")]
+    pub fn plan_ahead(&self, task: &Task, next: Task) {
+        self.warm.plan(&task.instance_id, next);
+    }
+
+    /// Starts the grading container of `task`'s successor in the background. On any failure
+    /// the reservation lapses and the successor starts a container of its own, which meets the
+    /// same error and records it.
+    #[cfg(feature = "docker")]
+    fn start_successor(&self, engine: &DockerEngine, task: &Task) {
+        let Some((next, reservation)) = self.warm.successor(&task.instance_id) else {
+            return;
         };
-        docker_grading::evaluate(engine, &dcfg, task, spec, patch).await
+        let (engine, pulls) = (engine.clone(), self.images.clone());
+        let template = self.docker_eval("", "");
+        self.warm.spawn(async move {
+            let Ok(image) = images::resolve(&engine, &next, &pulls).await else {
+                return;
+            };
+            let cfg = DockerEval {
+                image: image.name.clone(),
+                image_id: image.id,
+                ..template
+            };
+            if let Ok(sandbox) = docker_grading::start(&engine, &cfg, &next).await {
+                reservation.fill(&image.name, sandbox);
+            }
+        });
+    }
+
+    /// Removes `task`'s container started ahead if its evaluation did not take it.
+    #[cfg(feature = "docker")]
+    pub async fn discard_ahead(&self, task: &Task) {
+        self.warm.discard(&task.instance_id).await;
+    }
+
+    /// Removes the containers started ahead that no evaluation took (a run's end or stop).
+    #[cfg(feature = "docker")]
+    pub async fn close_ahead(&self) {
+        self.warm.close_all().await;
     }
 
     #[cfg(not(feature = "docker"))]

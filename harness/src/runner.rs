@@ -211,16 +211,39 @@ pub async fn run(
     #[cfg(not(feature = "docker"))]
     let ahead: Option<tokio::task::JoinHandle<()>> = None;
 
-    let jobs = tasks.tasks.iter().cloned().map(|task| {
+    // the instances whose grading container may start while the one before is tested
+    #[cfg(feature = "docker")]
+    let warm: std::collections::HashSet<usize> = match cfg.images.lookahead {
+        0 => Default::default(),
+        _ => docker_tasks.iter().map(|(i, _)| *i).collect(),
+    };
+    let jobs = tasks.tasks.iter().enumerate().map(|(i, task)| {
         let shared = shared.clone();
+        let task = task.clone();
+        // one with an earlier record is most likely kept and would not use it
+        #[cfg(feature = "docker")]
+        let next = tasks
+            .tasks
+            .get(i + 1)
+            .filter(|t| warm.contains(&(i + 1)) && !shared.previous.contains_key(&t.instance_id))
+            .cloned();
+        #[cfg(not(feature = "docker"))]
+        let _ = i;
         async move {
             shared.taken.send_modify(|n| *n += 1);
+            #[cfg(feature = "docker")]
+            if let Some(next) = next {
+                shared.grader.plan_ahead(&task, next);
+            }
             #[cfg(feature = "docker")]
             shared.grader.images.started(&task.instance_id);
             shared.events.emit(&RunEvent::InstanceStarted {
                 instance_id: task.instance_id.clone(),
             });
             let result = one(&shared, &task).await;
+            // one started for it and not used (a refused patch, a kept record) goes now
+            #[cfg(feature = "docker")]
+            shared.grader.discard_ahead(&task).await;
             #[cfg(feature = "docker")]
             shared.grader.images.finished(&task.instance_id);
             if let Ok((record, graded, _)) = &result {
@@ -242,6 +265,8 @@ pub async fn run(
                 Some(Err(e)) => {
                     drop(stream);
                     if let Some(a) = &ahead { a.abort(); }
+                    #[cfg(feature = "docker")]
+                    shared.grader.close_ahead().await;
                     shared.grader.remove_all().await;
                     return Err(e);
                 }
@@ -258,6 +283,8 @@ pub async fn run(
         a.abort();
     }
     // Containers of cancelled instances: removed before returning, whichever signal stopped it.
+    #[cfg(feature = "docker")]
+    shared.grader.close_ahead().await;
     shared.grader.remove_all().await;
     outcome.records = tasks
         .tasks

@@ -70,7 +70,7 @@ async fn the_cascade_falls_through_to_patch_fuzz() {
         (&offset, "git apply --verbose)"),
         (&fuzzed, "patch --batch --fuzz=5 -p1 -i)"),
     ] {
-        let out = evaluate(&engine, &cfg, task, &spec, patch).await;
+        let out = evaluate(&engine, &cfg, task, &spec, patch, None).await;
         assert!(out.infra_error.is_none(), "{:?}", out.infra_error);
         assert!(
             out.apply_log
@@ -86,7 +86,7 @@ async fn the_cascade_falls_through_to_patch_fuzz() {
     let bad = format!(
         "{gold}diff --git a/conftest.py b/conftest.py\n--- a/conftest.py\n+++ b/conftest.py\n@@ -1,2 +1,2 @@\n-no such line\n-nor this\n+x\n+y\n"
     );
-    let out = evaluate(&engine, &cfg, task, &spec, &bad).await;
+    let out = evaluate(&engine, &cfg, task, &spec, &bad, None).await;
     assert_eq!(out.applied, Some(false), "{}", out.apply_log);
     assert!(out.apply_log.contains(">>>>> Patch Apply Failed"));
     for m in [
@@ -125,7 +125,7 @@ async fn a_test_run_past_its_deadline_is_a_timeout() {
         rules: Rules::Swebench4,
         egress: Default::default(),
     };
-    let out = evaluate(&engine, &cfg, task, &spec, &task.patch).await;
+    let out = evaluate(&engine, &cfg, task, &spec, &task.patch, None).await;
     assert!(out.timed_out, "{}", out.test_output);
     assert!(out.test_duration < Duration::from_secs(20));
     assert_eq!(
@@ -155,7 +155,7 @@ async fn a_memory_bomb_is_reported_as_oom() {
         rules: Rules::Swebench4,
         egress: Default::default(),
     };
-    let out = evaluate(&engine, &cfg, task, &spec, &task.patch).await;
+    let out = evaluate(&engine, &cfg, task, &spec, &task.patch, None).await;
     let v = from_outcome(task, &spec, &out, Rules::Swebench4);
     assert_eq!(v.outcome, Outcome::InfraError, "{}", out.test_output);
     assert_eq!(v.infra_error.unwrap().kind, "oom");
@@ -203,7 +203,7 @@ async fn swebench_5_cascade_cleans_up_and_knows_an_applied_patch() {
         egress: Default::default(),
     };
     let v5 = cfg(Rules::Swebench5);
-    let out = evaluate(&engine, &v5, task, &spec, &task.patch).await;
+    let out = evaluate(&engine, &v5, task, &spec, &task.patch, None).await;
     assert!(
         out.apply_log
             .contains(">>>>> Applied Patch (git apply --verbose)")
@@ -223,7 +223,7 @@ async fn swebench_5_cascade_cleans_up_and_knows_an_applied_patch() {
     // run on the base tree: unresolved); 4.x's `patch --batch` assumes a patch that looks
     // reversed is, applies the gold patch, and the instance resolves.
     let undo = reversed(&task.patch);
-    let out = evaluate(&engine, &v5, task, &spec, &undo).await;
+    let out = evaluate(&engine, &v5, task, &spec, &undo, None).await;
     assert_eq!(out.applied, Some(true), "{}", out.apply_log);
     assert!(
         out.apply_log.contains("verified already applied"),
@@ -247,7 +247,7 @@ async fn swebench_5_cascade_cleans_up_and_knows_an_applied_patch() {
         from_outcome(task, &spec, &out, Rules::Swebench5).outcome,
         Outcome::Unresolved
     );
-    let out = evaluate(&engine, &cfg(Rules::Swebench4), task, &spec, &undo).await;
+    let out = evaluate(&engine, &cfg(Rules::Swebench4), task, &spec, &undo, None).await;
     assert!(
         out.apply_log
             .contains(">>>>> Applied Patch (patch --batch --fuzz=5 -p1 -i)"),
@@ -265,7 +265,7 @@ async fn swebench_5_cascade_cleans_up_and_knows_an_applied_patch() {
         "{}diff --git a/conftest.py b/conftest.py\n--- a/conftest.py\n+++ b/conftest.py\n@@ -1,2 +1,2 @@\n-no such line\n-nor this\n+x\n+y\n",
         task.patch
     );
-    let out = evaluate(&engine, &v5, task, &spec, &bad).await;
+    let out = evaluate(&engine, &v5, task, &spec, &bad, None).await;
     assert_eq!(out.applied, Some(false), "{}", out.apply_log);
     assert_eq!(engine.live_count(), 0);
 }

@@ -48,6 +48,10 @@ pub struct Stats {
     pub test_ms: u64,
     /// Time the policy spent producing the patch.
     pub policy_ms: u64,
+    /// The tests ran in a container started while an earlier instance was graded, so its
+    /// start is not in `wall_ms`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warm_start: bool,
 }
 
 impl Stats {

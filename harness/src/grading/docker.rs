@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use protege_datasets::Task;
-use protege_sandboxes::Sandbox;
 use protege_sandboxes::docker::{ContainerLimits, DockerEngine, DockerSandbox, Network};
+use protege_sandboxes::{Sandbox, SandboxError};
 
 use super::sandboxed::set_up_then_run;
 use super::{EvalOutcome, infra_error};
@@ -30,32 +30,52 @@ pub struct DockerEval {
     pub egress: GradingEgress,
 }
 
-/// Evaluates one patch; never fails, since every failure is part of the outcome.
+/// The limits a task's grading container runs under: the run's, on grading's network.
+fn grading_limits(cfg: &DockerEval, task: &Task) -> ContainerLimits {
+    crate::sets::limits_for(
+        task,
+        &ContainerLimits {
+            network: cfg.egress.container_network(),
+            ..cfg.limits.clone()
+        },
+    )
+}
+
+/// Creates and starts a task's grading container, as [`evaluate`] does when it is given none.
+pub async fn start(
+    engine: &DockerEngine,
+    cfg: &DockerEval,
+    task: &Task,
+) -> Result<DockerSandbox, SandboxError> {
+    DockerSandbox::start(engine, &cfg.image, &cfg.run_id, &grading_limits(cfg, task)).await
+}
+
+/// Evaluates one patch in `warm` (a container [`start`]ed ahead for this task) or a fresh
+/// container; never fails, since every failure is part of the outcome.
 pub async fn evaluate(
     engine: &DockerEngine,
     cfg: &DockerEval,
     task: &Task,
     spec: &Spec,
     patch: &str,
+    warm: Option<DockerSandbox>,
 ) -> EvalOutcome {
     let mut out = EvalOutcome {
         environment_id: cfg.image_id.clone(),
         eval_script: eval_script(task, spec, cfg.rules),
+        warm_start: warm.is_some(),
         ..Default::default()
     };
-    let limits = crate::sets::limits_for(
-        task,
-        &ContainerLimits {
-            network: cfg.egress.container_network(),
-            ..cfg.limits.clone()
+    let limits = grading_limits(cfg, task);
+    let sandbox = match warm {
+        Some(s) => s,
+        None => match start(engine, cfg, task).await {
+            Ok(s) => s,
+            Err(e) => {
+                out.infra_error = Some(infra_error(&e));
+                return out;
+            }
         },
-    );
-    let sandbox = match DockerSandbox::start(engine, &cfg.image, &cfg.run_id, &limits).await {
-        Ok(s) => s,
-        Err(e) => {
-            out.infra_error = Some(infra_error(&e));
-            return out;
-        }
     };
     // the container's address tells its proxy requests apart from other evaluations'
     if let Some(ca) = &cfg.egress.ca_bundle

@@ -12,6 +12,8 @@ pub mod rules;
 #[cfg(any(feature = "docker", feature = "k8s"))]
 mod sandboxed;
 pub mod verdict;
+#[cfg(feature = "docker")]
+pub mod warm;
 #[cfg(feature = "wasi")]
 pub mod wasi;
 
@@ -57,4 +59,6 @@ pub struct EvalOutcome {
     pub environment_id: String,
     /// What the evaluation tried to reach through the grading egress proxy (`index`).
     pub egress: Vec<protege_sandboxes::egress::Access>,
+    /// The tests ran in a container started ahead, while an earlier instance was graded.
+    pub warm_start: bool,
 }

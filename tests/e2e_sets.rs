@@ -603,6 +603,36 @@ fn swe_gym_shaped_mini() {
     let manifest: Value =
         serde_json::from_str(&fs::read_to_string(gold.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["grader"], "swebench-2");
+    // 2.x's scripts print no start/end markers; so `regrade --grader auto` reads protege's own
+    // SWE-Gym logs as 2.x logs, and grades them as the run did
+    assert!(!script.contains(">>>>> Start Test Output"), "{script}");
+    let regraded = tmp.path().join("gym-regraded");
+    run(
+        &[
+            "regrade",
+            "--logs",
+            gold.join("logs").to_str().unwrap(),
+            "--dataset",
+            dataset.as_str(),
+            "--out",
+            regraded.to_str().unwrap(),
+            "--grader",
+            "auto",
+        ],
+        tmp.path(),
+    );
+    let summary: Value =
+        serde_json::from_str(&fs::read_to_string(regraded.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        summary["rules_used"],
+        serde_json::json!({"swebench-2": 1}),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["resolved_ids"],
+        serde_json::json!([id]),
+        "{summary}"
+    );
 
     let exit_3 = "diff --git a/tests/conftest.py b/tests/conftest.py\nnew file mode 100644\n--- /dev/null\n+++ b/tests/conftest.py\n@@ -0,0 +1,2 @@\n+def pytest_sessionfinish(session, exitstatus):\n+    session.exitstatus = 3\n";
     let gold_patch = fs::read_to_string(mini_dir(id).join("gold.patch")).unwrap();

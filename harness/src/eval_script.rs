@@ -30,8 +30,8 @@ pub fn eval_script(task: &Task, spec: &Spec, rules: Rules) -> String {
 /// 3. activate again and run the spec's install step;
 /// 4. reset the test files the test patch modifies to the base commit, apply the test patch
 ///    (heredoc, verbatim);
-/// 5. between [`START_MARKER`] and [`END_MARKER`], the test command followed by the test
-///    directives;
+/// 5. between [`START_MARKER`] and [`END_MARKER`] (no markers under `swebench-2` rules, as
+///    2.x's scripts have none), the test command followed by the test directives;
 /// 6. reset the test files again.
 ///
 /// Under `swebench-5` rules the test command's exit code is kept before the end marker and
@@ -80,7 +80,12 @@ pub fn swe_bench_eval_script(task: &Task, spec: &Spec, rules: Rules) -> String {
         "git apply -v - <<'{HEREDOC}'\n{}\n{HEREDOC}",
         task.test_patch
     ));
-    line(&format!(": '{START_MARKER}'"));
+    // 2.x's scripts have no markers (its grader parses the whole log), and `--grader auto`
+    // tells a 2.x log by their absence
+    let markers = rules != Rules::Swebench2;
+    if markers {
+        line(&format!(": '{START_MARKER}'"));
+    }
     let directives = spec.test_directives(task);
     if directives.is_empty() {
         line(&spec.test_cmd);
@@ -91,7 +96,9 @@ pub fn swe_bench_eval_script(task: &Task, spec: &Spec, rules: Rules) -> String {
     if let Some((keep, _)) = &exit_code {
         line(keep);
     }
-    line(&format!(": '{END_MARKER}'"));
+    if markers {
+        line(&format!(": '{END_MARKER}'"));
+    }
     if let Some((_, print)) = &exit_code {
         line(print);
     }

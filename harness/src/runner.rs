@@ -217,15 +217,19 @@ pub async fn run(
         0 => Default::default(),
         _ => docker_tasks.iter().map(|(i, _)| *i).collect(),
     };
+    let workers = cfg.workers.max(1);
     let jobs = tasks.tasks.iter().enumerate().map(|(i, task)| {
         let shared = shared.clone();
         let task = task.clone();
-        // one with an earlier record is most likely kept and would not use it
+        // the instance a worker takes up once this one's worker (or another) is free: `workers`
+        // places on; one with an earlier record is most likely kept and would not use it
         #[cfg(feature = "docker")]
         let next = tasks
             .tasks
-            .get(i + 1)
-            .filter(|t| warm.contains(&(i + 1)) && !shared.previous.contains_key(&t.instance_id))
+            .get(i + workers)
+            .filter(|t| {
+                warm.contains(&(i + workers)) && !shared.previous.contains_key(&t.instance_id)
+            })
             .cloned();
         #[cfg(not(feature = "docker"))]
         let _ = i;
@@ -252,7 +256,7 @@ pub async fn run(
             result
         }
     });
-    let mut stream = futures_util::stream::iter(jobs).buffer_unordered(cfg.workers.max(1));
+    let mut stream = futures_util::stream::iter(jobs).buffer_unordered(workers);
     let mut finished: BTreeMap<String, Record> = BTreeMap::new();
     loop {
         tokio::select! {

@@ -2,10 +2,10 @@
 //! Docker's own time (0.2–0.3 s on an internal network on a 2-core machine): started while the
 //! instance before it is tested, it no longer adds to each instance's wall time.
 //!
-//! The runner names an instance's successor as it takes the instance up ([`WarmStarts::plan`]);
-//! when the instance's evaluation begins, the successor's container is started
-//! ([`WarmStarts::successor`], [`WarmStarts::spawn`]). A run that only refuses patches
-//! (`--policy empty`) starts none.
+//! The runner names an instance's successor (the instance a worker takes up next) as it takes
+//! the instance up ([`WarmStarts::plan`]); when the instance's evaluation begins, the
+//! successor's container is started ([`WarmStarts::successor`], [`WarmStarts::spawn`]). A run
+//! that only refuses patches (`--policy empty`) starts none.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;

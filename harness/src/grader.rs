@@ -319,7 +319,7 @@ pub struct Grader {
     /// after [`Grader::new`], which starts with the defaults.
     #[cfg(feature = "docker")]
     pub images: std::sync::Arc<images::pipeline::ImagePipeline>,
-    /// Grading containers started ahead of their instance ([`Grader::start_ahead`]).
+    /// Grading containers started ahead of their instance ([`Grader::plan_ahead`]).
     #[cfg(feature = "docker")]
     warm: crate::grading::warm::WarmStarts,
 }

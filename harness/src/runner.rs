@@ -167,7 +167,7 @@ pub async fn run(
         .tasks
         .iter()
         .enumerate()
-        .filter(|(_, t)| specs::for_task(t).is_ok() && cfg.sandbox.for_task(t) == Backend::Docker)
+        .filter(|(_, t)| graded_in_docker(&cfg, t))
         .collect();
     #[cfg(feature = "docker")]
     let ahead = {
@@ -211,12 +211,6 @@ pub async fn run(
     #[cfg(not(feature = "docker"))]
     let ahead: Option<tokio::task::JoinHandle<()>> = None;
 
-    // the instances whose grading container may start while the one before is tested
-    #[cfg(feature = "docker")]
-    let warm: std::collections::HashSet<usize> = match cfg.images.lookahead {
-        0 => Default::default(),
-        _ => docker_tasks.iter().map(|(i, _)| *i).collect(),
-    };
     let workers = cfg.workers.max(1);
     let jobs = tasks.tasks.iter().enumerate().map(|(i, task)| {
         let shared = shared.clone();
@@ -228,7 +222,9 @@ pub async fn run(
             .tasks
             .get(i + workers)
             .filter(|t| {
-                warm.contains(&(i + workers)) && !shared.previous.contains_key(&t.instance_id)
+                cfg.images.lookahead > 0
+                    && graded_in_docker(&cfg, t)
+                    && !shared.previous.contains_key(&t.instance_id)
             })
             .cloned();
         #[cfg(not(feature = "docker"))]
@@ -314,6 +310,13 @@ pub async fn run(
         cancelled: outcome.cancelled.is_some(),
     });
     Ok(outcome)
+}
+
+/// Whether `task` is graded in a Docker container (its images pulled, its container started
+/// ahead): it has a spec and the run's sandbox choice puts it on Docker.
+#[cfg(feature = "docker")]
+fn graded_in_docker(cfg: &RunConfig, task: &Task) -> bool {
+    specs::for_task(task).is_ok() && cfg.sandbox.for_task(task) == Backend::Docker
 }
 
 #[cfg(feature = "docker")]

@@ -85,7 +85,10 @@ impl WarmStarts {
 
     /// Runs a start in the background, where [`WarmStarts::close_all`] can stop it.
     pub fn spawn(&self, start: impl Future<Output = ()> + Send + 'static) {
-        self.starts.lock().expect("lock").spawn(start);
+        let mut starts = self.starts.lock().expect("lock");
+        // finished starts are let go here, so a long run does not hold one entry per instance
+        while starts.try_join_next().is_some() {}
+        starts.spawn(start);
     }
 
     /// The container started ahead for `instance_id` from `image` (waiting for a start under
